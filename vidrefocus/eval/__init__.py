@@ -1,0 +1,3 @@
+"""vidrefocus.eval."""
+
+from __future__ import annotations

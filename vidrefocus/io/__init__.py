@@ -1,0 +1,3 @@
+"""vidrefocus.io."""
+
+from __future__ import annotations

@@ -1,0 +1,3 @@
+"""vidrefocus.models."""
+
+from __future__ import annotations

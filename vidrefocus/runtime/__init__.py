@@ -1,0 +1,3 @@
+"""vidrefocus.runtime."""
+
+from __future__ import annotations

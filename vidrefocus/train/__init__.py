@@ -1,0 +1,3 @@
+"""vidrefocus.train."""
+
+from __future__ import annotations
