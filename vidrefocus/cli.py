@@ -1,0 +1,308 @@
+"""The `vidrefocus` command: argument parsing, console output and error mapping."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import signal
+import sys
+import time
+from collections.abc import Callable, Sequence
+from fractions import Fraction
+from pathlib import Path
+from types import FrameType
+from typing import Any
+
+import yaml
+from rich.console import Console
+from rich.logging import RichHandler
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
+from rich.table import Table
+
+from vidrefocus import __version__
+from vidrefocus.config import CODECS, Config, available_presets, load_config
+from vidrefocus.errors import VidRefocusError
+
+__all__ = ["main"]
+
+log = logging.getLogger("vidrefocus")
+err_console = Console(stderr=True)
+console = Console()
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so the same clean-up runs."""
+
+
+def _on_sigterm(signum: int, frame: FrameType | None) -> None:
+    raise Terminated()
+
+
+# -- shared options ---------------------------------------------------------------------------
+
+
+def _add_config_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("configuration")
+    g.add_argument(
+        "--preset",
+        default="default",
+        metavar="NAME",
+        help=f"bundled preset ({', '.join(available_presets())})",
+    )
+    g.add_argument("--config", type=Path, action="append", default=[], metavar="FILE",
+                   help="YAML file merged over the preset (repeatable)")  # fmt: skip
+
+
+def _add_encode_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("encoding (default: like the input)")
+    g.add_argument("--codec", help=f"one of {', '.join(CODECS)}")
+    g.add_argument("--crf", type=int, help="quality for h264/h265 (lower = better; 18 default)")
+    g.add_argument("--encoder-preset", help="x264/x265 speed preset (default medium)")
+    g.add_argument("--pix-fmt", help="output pixel format, e.g. yuv420p, yuv422p10le")
+    g.add_argument("--bit-depth", type=int, help="8, 10, 12 or 16")
+    g.add_argument("--audio", help="copy (default), aac or none")
+    g.add_argument("--threads", type=int, help="encoder threads (0 = automatic)")
+    g.add_argument("--sequence-fps", type=float, help="frame rate of image-sequence input")
+
+
+def _config_from(args: argparse.Namespace) -> Config:
+    overrides = {
+        "encode.codec": getattr(args, "codec", None),
+        "encode.crf": getattr(args, "crf", None),
+        "encode.preset": getattr(args, "encoder_preset", None),
+        "encode.pix_fmt": getattr(args, "pix_fmt", None),
+        "encode.bit_depth": getattr(args, "bit_depth", None),
+        "encode.audio": getattr(args, "audio", None),
+        "encode.threads": getattr(args, "threads", None),
+        "input.sequence_fps": getattr(args, "sequence_fps", None),
+    }
+    return load_config(args.preset, args.config, overrides)
+
+
+# -- info -------------------------------------------------------------------------------------
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, Fraction):
+        return f"{value} ({float(value):.6g})" if value.denominator != 1 else str(value)
+    return "-" if value is None or value == "" else str(value)
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    from vidrefocus.io.probe import probe
+
+    fps = Fraction(args.sequence_fps).limit_denominator(1001) if args.sequence_fps else 24
+    info = probe(args.input, fps=Fraction(fps))
+    if args.json:
+        console.print_json(json.dumps(info.to_dict()))
+        return 0
+    console.print(
+        f"[bold]{info.path}[/]  {info.container}, {info.size_bytes:,} bytes, "
+        f"{float(info.duration_s):.3f} s, {info.chapters} chapter(s)"
+    )
+    for key, value in info.metadata.items():
+        console.print(f"  {key}: {value}")
+    if info.video is not None:
+        v = info.video
+        table = Table(title=f"video stream #{v.index}", show_header=False, box=None)
+        rows = [
+            ("codec / profile", f"{v.codec} / {_fmt(v.profile)}"),
+            ("size (stored)", f"{v.width}x{v.height}"),
+            ("size (displayed)", f"{v.display_width}x{v.display_height}, rotation {v.rotation}"),
+            ("sample / display aspect", f"{v.sample_aspect_ratio} / {v.display_aspect_ratio}"),
+            ("pixel format", f"{v.pix_fmt}, {v.bit_depth}-bit, {v.chroma_subsampling}"),
+            (
+                "colour",
+                f"matrix {v.colour_matrix}{' (guessed)' if v.colour_guessed else ''}, "
+                f"range {v.colour_range}, primaries {_fmt(v.colour_primaries)}, "
+                f"transfer {_fmt(v.colour_transfer)}",
+            ),
+            ("field order", _fmt(v.field_order)),
+            (
+                "frame rate",
+                f"{_fmt(v.average_rate)} average, "
+                f"{'VARIABLE' if v.variable_frame_rate else 'constant'}",
+            ),
+            ("frames (exact)", str(v.frame_count)),
+            ("time base", str(v.time_base)),
+            ("first / last pts", f"{_fmt(v.first_pts)} / {_fmt(v.last_pts)}"),
+            ("duration", f"{float(v.duration_s):.6f} s"),
+            ("timecode", _fmt(v.timecode)),
+        ]
+        for k, val in rows:
+            table.add_row(k, val)
+        console.print(table)
+    for s in info.streams:
+        line = f"  stream #{s.index} {s.kind}: {s.codec or '-'}"
+        if s.kind == "audio":
+            line += f", {s.sample_rate} Hz, {s.channels} ch ({s.layout})"  # type: ignore[attr-defined]
+        if s.language:
+            line += f", language {s.language}"
+        console.print(line)
+    return 0
+
+
+# -- transcode --------------------------------------------------------------------------------
+
+
+def _progress_bar(quiet: bool) -> Progress | None:
+    if quiet:
+        return None
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[fps]:.1f} fps"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=err_console,
+        transient=True,
+    )
+
+
+def _cmd_transcode(args: argparse.Namespace) -> int:
+    from vidrefocus.runtime.local import run_local
+
+    config = _config_from(args)
+    bar = _progress_bar(args.quiet or args.json)
+    task = None
+
+    def on_progress(p: Any) -> None:
+        nonlocal task
+        if bar is None:
+            return
+        if task is None:
+            task = bar.add_task("transcode", total=p.frames_total or None, fps=0.0)
+        bar.update(task, completed=p.frames_done, fps=p.frames_done / max(p.elapsed_s, 1e-9))
+
+    if bar is not None:
+        bar.start()
+    try:
+        result = run_local(
+            args.input, args.output, [], config, overwrite=args.overwrite, progress=on_progress
+        )
+    finally:
+        if bar is not None:
+            bar.stop()
+    summary = {
+        "output": str(result.output),
+        "frames": result.frames,
+        "seconds": round(result.elapsed_s, 3),
+        "fps": round(result.fps, 2),
+    }
+    if args.json:
+        console.print_json(json.dumps(summary))
+    elif not args.quiet:
+        console.print(
+            f"wrote {result.output}: {result.frames} frames in {result.elapsed_s:.1f} s "
+            f"({result.fps:.1f} fps)"
+        )
+    return 0
+
+
+# -- config -----------------------------------------------------------------------------------
+
+
+def _cmd_config(args: argparse.Namespace) -> int:
+    config = load_config(args.preset, args.config)
+    console.print(yaml.safe_dump(config.model_dump(mode="json"), sort_keys=False).rstrip())
+    return 0
+
+
+# -- bench ------------------------------------------------------------------------------------
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from vidrefocus.eval.bench import run_bench
+
+    report = run_bench(args.what, size=args.size, seconds=args.seconds, repeat=args.repeat)
+    console.print(report.markdown())
+    if args.json_out is not None:
+        args.json_out.write_text(json.dumps(report.to_dict(), indent=2))
+    return 0
+
+
+# -- entry point ------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="vidrefocus",
+        description="Refocus video after the shot: deblur, depth, focus pulls and lens bokeh.",
+    )
+    parser.add_argument("--version", action="version", version=f"vidrefocus {__version__}")
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="more log output")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("info", help="describe a video file or image sequence")
+    p.add_argument("input", type=Path)
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--sequence-fps", type=float, help="frame rate of an image sequence")
+    p.set_defaults(func=_cmd_info)
+
+    p = sub.add_parser("transcode", help="decode and re-encode (the identity pipeline)")
+    p.add_argument("input", type=Path)
+    p.add_argument("-o", "--output", type=Path, required=True)
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("--json", action="store_true", help="print a JSON summary")
+    _add_config_args(p)
+    _add_encode_args(p)
+    p.set_defaults(func=_cmd_transcode)
+
+    p = sub.add_parser("config", help="print the resolved configuration")
+    _add_config_args(p)
+    p.set_defaults(func=_cmd_config)
+
+    p = sub.add_parser("bench", help="measure speed against baselines in the same run")
+    p.add_argument("what", choices=["io"], help="which benchmark")
+    p.add_argument("--size", default="720p", help="frame size: 360p, 720p, 1080p")
+    p.add_argument("--seconds", type=float, default=10.0, help="clip length")
+    p.add_argument("--repeat", type=int, default=2, help="runs per row (best is kept)")
+    p.add_argument("--json-out", type=Path, help="also write the results as JSON")
+    p.set_defaults(func=_cmd_bench)
+    return parser
+
+
+def _setup_logging(verbose: int) -> None:
+    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
+    handler = RichHandler(console=err_console, show_time=False, show_path=verbose > 1)
+    logging.basicConfig(level=level, handlers=[handler], format="%(message)s", force=True)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the CLI; returns the exit code (0 ok, 1 failure, 2 user error, 130 interrupted)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _setup_logging(args.verbose)
+    previous = signal.signal(signal.SIGTERM, _on_sigterm)
+    func: Callable[[argparse.Namespace], int] = args.func
+    start = time.perf_counter()
+    try:
+        return func(args)
+    except VidRefocusError as err:
+        kind = type(err).__name__
+        err_console.print(f"[bold red]error[/] ({kind}): {err}", highlight=False, soft_wrap=True)
+        log.debug("details", exc_info=True)
+        return err.exit_code
+    except Terminated:
+        err_console.print("terminated; partial output removed.")
+        return 143
+    except KeyboardInterrupt:
+        err_console.print("interrupted; partial output removed.")
+        return 130
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+        log.debug("%s took %.2f s", args.command, time.perf_counter() - start)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

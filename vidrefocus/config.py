@@ -1,0 +1,196 @@
+"""Typed options of every command, loaded from YAML presets in configs/ and CLI overrides."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from vidrefocus.errors import ConfigError
+
+__all__ = [
+    "CODECS",
+    "Config",
+    "EncodeOptions",
+    "InputOptions",
+    "RuntimeOptions",
+    "available_presets",
+    "load_config",
+    "presets_dir",
+]
+
+CODECS = ("h264", "h265", "prores_hq", "prores_4444", "ffv1")
+Codec = Literal["h264", "h265", "prores_hq", "prores_4444", "ffv1"]
+
+
+class _Options(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class EncodeOptions(_Options):
+    """How the output video is encoded. `None` means "like the input"."""
+
+    codec: Codec = "h264"
+    crf: int | None = Field(default=None, ge=0, le=51, description="H.264/H.265 quality")
+    preset: Literal[
+        "ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower",
+        "veryslow",
+    ] = "medium"  # fmt: skip
+    pix_fmt: str | None = Field(default=None, description="e.g. yuv420p, yuv422p10le")
+    bit_depth: Literal[8, 10, 12, 16] | None = None
+    colour_matrix: Literal["bt709", "smpte170m", "bt470bg", "bt2020nc"] | None = None
+    colour_range: Literal["tv", "pc"] | None = None
+    audio: Literal["copy", "aac", "none"] = "copy"
+    keep_metadata: bool = True
+    threads: int = Field(default=0, ge=0, description="encoder threads; 0 = automatic")
+
+
+class InputOptions(_Options):
+    """How the input is read."""
+
+    sequence_fps: float = Field(default=24.0, gt=0, le=1000, description="image sequences")
+    apply_rotation: bool = True
+
+    @property
+    def sequence_rate(self) -> Fraction:
+        """`sequence_fps` as an exact rate; 23.976, 29.97 and 59.94 snap to n*1000/1001."""
+        for n in (24, 30, 48, 60, 120):
+            if abs(self.sequence_fps - n * 1000 / 1001) < 5e-3:
+                return Fraction(n * 1000, 1001)
+        return Fraction(self.sequence_fps).limit_denominator(1000)
+
+
+class RuntimeOptions(_Options):
+    """Where and how the job runs."""
+
+    batch_size: int = Field(default=4, ge=1, le=256)
+    queue_frames: int = Field(default=8, ge=1, le=1024)
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+
+
+class Config(_Options):
+    """All options of one job."""
+
+    input: InputOptions = InputOptions()
+    encode: EncodeOptions = EncodeOptions()
+    runtime: RuntimeOptions = RuntimeOptions()
+
+
+def presets_dir() -> Path:
+    """The folder of bundled YAML presets (inside the package, so installs carry it)."""
+    return Path(__file__).parent / "configs"
+
+
+def available_presets() -> list[str]:
+    return sorted(p.stem for p in presets_dir().glob("*.yaml"))
+
+
+def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except FileNotFoundError as err:
+        raise ConfigError(f"{path}: no such config file.") from err
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path}: not valid YAML ({err}).") from err
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"{path}: the top level must be a mapping of sections, not {type(data).__name__}."
+        )
+    return data
+
+
+def _dotted(overrides: Mapping[str, Any]) -> dict[str, Any]:
+    tree: dict[str, Any] = {}
+    for key, value in overrides.items():
+        node = tree
+        *parents, leaf = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+        node[leaf] = value
+    return tree
+
+
+def _explain(err: ValidationError, source: str) -> ConfigError:
+    lines = []
+    for e in err.errors():
+        loc = ".".join(str(p) for p in e["loc"])
+        if e["type"] == "extra_forbidden":
+            section = _section_for(e["loc"][:-1])
+            known = ", ".join(sorted(section.model_fields)) if section else ""
+            lines.append(f"unknown key '{loc}' (known keys here: {known})")
+        else:
+            lines.append(f"'{loc}': {e['msg']} (got {e.get('input')!r})")
+    return ConfigError(f"{source}: " + "; ".join(lines) + ". Fix the value or remove the key.")
+
+
+def _section_for(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    model: type[BaseModel] = Config
+    for part in loc:
+        field = model.model_fields.get(str(part))
+        if field is None or not isinstance(field.annotation, type):
+            return None
+        if not issubclass(field.annotation, BaseModel):
+            return None
+        model = field.annotation
+    return model
+
+
+def load_config(
+    preset: str | None = "default",
+    files: list[Path] | None = None,
+    overrides: Mapping[str, Any] | None = None,
+) -> Config:
+    """Build a `Config`: the preset, then each YAML file, then dotted CLI overrides.
+
+    Args:
+        preset: name of a bundled preset (`available_presets()`), or None for built-in defaults.
+        files: YAML files merged in order over the preset.
+        overrides: {"encode.crf": 18, ...}; keys use dots, `None` values are skipped.
+    Returns:
+        The validated, frozen config.
+    Raises:
+        ConfigError: an unknown preset, unreadable YAML, an unknown key or a bad value; the
+            message names the file and the dotted key, and lists allowed values.
+
+    Example:
+        >>> load_config(overrides={"encode.codec": "ffv1"}).encode.codec
+        'ffv1'
+    """
+    data: dict[str, Any] = {}
+    sources: list[tuple[str, dict[str, Any]]] = []
+    if preset is not None:
+        path = presets_dir() / f"{preset}.yaml"
+        if not path.is_file():
+            raise ConfigError(
+                f"unknown preset {preset!r}; available: {', '.join(available_presets())}."
+            )
+        sources.append((str(path), _read_yaml(path)))
+    for file in files or []:
+        sources.append((str(file), _read_yaml(Path(file))))
+    clean = {k: v for k, v in (overrides or {}).items() if v is not None}
+    if clean:
+        sources.append(("command-line options", _dotted(clean)))
+    for source, layer in sources:
+        # Validate each layer on its own first so an error names the file it came from.
+        try:
+            Config.model_validate(_merge(data, layer))
+        except ValidationError as err:
+            raise _explain(err, source) from err
+        data = _merge(data, layer)
+    return Config.model_validate(data)

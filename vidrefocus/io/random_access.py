@@ -1,0 +1,162 @@
+"""Random access ("give me the frames at these times") for previews, point picking and export."""
+
+from __future__ import annotations
+
+import bisect
+import logging
+from collections.abc import Sequence
+from fractions import Fraction
+from pathlib import Path
+
+import decord
+import numpy as np
+import torch
+
+from vidrefocus.errors import InputError
+from vidrefocus.io.pixfmt import frame_to_rgb
+from vidrefocus.io.probe import frame_pts, open_container
+from vidrefocus.io.reader import DecodedFrame, VideoReader, to_display
+
+__all__ = ["RandomAccessReader"]
+
+log = logging.getLogger(__name__)
+
+
+class RandomAccessReader:
+    """Frames by index or time, without decoding the whole video.
+
+    decord builds the frame index (frame count, keyframe positions) and, in `exact=False` mode,
+    decodes the frames itself. decord converts to RGB with swscale's fast integer path and its
+    own chroma interpolation, which differs from the streaming reader by up to 3/255 (measured
+    on BT.601 and BT.709 H.264: max 2.9/255, mean 0.6/255). So the default `exact=True` mode
+    uses decord's keyframe index to seek, and decodes from that keyframe with PyAV through the
+    same conversion as `VideoReader`: pixels and pts are then identical to a streaming read.
+
+    Args:
+        path: a video file or an image sequence folder (sequences need no index).
+        exact: decode pixels exactly like `VideoReader` (default) or take decord's RGB.
+        fps: frame rate assumed for image sequences.
+
+    Raises:
+        InputError: the input cannot be opened or has no video stream.
+
+    Example:
+        >>> ra = RandomAccessReader("samples/scene.mp4")  # doctest: +SKIP
+        >>> [f.pts for f in ra.at_times([0.5, 2.0])]  # doctest: +SKIP
+    """
+
+    def __init__(self, path: Path | str, *, exact: bool = True, fps: Fraction = Fraction(24)):
+        self.path = Path(path)
+        self.exact = exact
+        self._stream_reader = VideoReader(self.path, fps=fps)
+        self.video = self._stream_reader.video
+        self.time_base = self.video.time_base
+        if self._stream_reader.info.is_image_sequence:
+            self._pts = list(range(self.video.first_pts or 0, (self.video.last_pts or 0) + 1))
+            self._keys = list(range(len(self._pts)))
+            self._decord = None
+            return
+        self._pts = frame_pts(self.path)
+        try:
+            self._decord = decord.VideoReader(str(self.path), ctx=decord.cpu(0), num_threads=1)
+        except decord.DECORDError as err:
+            raise InputError(f"{self.path}: decord cannot index this file ({err}).") from err
+        if len(self._decord) != len(self._pts):
+            log.warning(
+                "%s: decord counts %d frames, the packet scan %d; using the packet scan.",
+                self.path,
+                len(self._decord),
+                len(self._pts),
+            )
+        self._keys = sorted(int(k) for k in self._decord.get_key_indices()) or [0]
+
+    def __len__(self) -> int:
+        return len(self._pts)
+
+    @property
+    def pts(self) -> list[int]:
+        """Every frame's pts in presentation order."""
+        return list(self._pts)
+
+    def index_at(self, time_s: float | Fraction) -> int:
+        """Index of the frame shown at `time_s` (the last frame whose pts <= the time)."""
+        target = Fraction(time_s) / self.time_base
+        i = bisect.bisect_right(self._pts, target) - 1
+        return min(max(i, 0), len(self._pts) - 1)
+
+    def at_times(self, times_s: Sequence[float | Fraction]) -> list[DecodedFrame]:
+        """Frames shown at the given times (seconds from the stream's time origin)."""
+        return self.at_indices([self.index_at(t) for t in times_s])
+
+    def at_indices(self, indices: Sequence[int]) -> list[DecodedFrame]:
+        """Frames at presentation-order indices, in the order asked.
+
+        Raises:
+            InputError: an index outside [0, len).
+        """
+        for i in indices:
+            if not 0 <= i < len(self._pts):
+                raise InputError(
+                    f"{self.path}: frame {i} does not exist (the video has {len(self)} frames)."
+                )
+        wanted = sorted(set(indices))
+        if self._decord is None:
+            got = self._read_sequence(wanted)
+        elif self.exact:
+            got = self._read_exact(wanted)
+        else:
+            got = self._read_decord(wanted)
+        return [got[i] for i in indices]
+
+    def _read_sequence(self, wanted: list[int]) -> dict[int, DecodedFrame]:
+        frames = {f.index: f for f in self._stream_reader if f.index in set(wanted)}
+        return frames
+
+    def _read_decord(self, wanted: list[int]) -> dict[int, DecodedFrame]:
+        batch = self._decord.get_batch(wanted).asnumpy()
+        out = {}
+        for i, arr in zip(wanted, batch, strict=True):
+            rgb = torch.from_numpy(arr.astype(np.float32) / 255.0).permute(2, 0, 1).contiguous()
+            # decord (its bundled FFmpeg) already applies the display rotation.
+            out[i] = DecodedFrame(rgb=rgb, pts=self._pts[i], time_base=self.time_base, index=i)
+        return out
+
+    def _read_exact(self, wanted: list[int]) -> dict[int, DecodedFrame]:
+        reader = self._stream_reader
+        out: dict[int, DecodedFrame] = {}
+        with open_container(self.path) as container:
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            pending = list(wanted)
+            while pending:
+                first = pending[0]
+                key = self._keys[max(bisect.bisect_right(self._keys, first) - 1, 0)]
+                container.seek(self._pts[key], stream=stream, backward=True, any_frame=False)
+                targets = {self._pts[i]: i for i in pending}
+                last = max(targets)
+                for frame in container.decode(stream):
+                    if frame.pts in targets:
+                        i = targets.pop(frame.pts)
+                        rgb = frame_to_rgb(frame, reader.layout, reader.spec)
+                        rgb = to_display(rgb, self.video.rotation)
+                        out[i] = DecodedFrame(
+                            rgb=rgb, pts=frame.pts, time_base=self.time_base, index=i
+                        )
+                        # A later target past the next keyframe is cheaper to reach by seeking.
+                        nxt = [j for j in pending if j not in out]
+                        if nxt and self._next_key_after(i) <= nxt[0]:
+                            break
+                    if frame.pts is not None and frame.pts >= last:
+                        break
+                missing = [i for i in pending if i not in out]
+                if missing and missing[0] == first:
+                    raise InputError(
+                        f"{self.path}: frame {first} (pts {self._pts[first]}) could not be "
+                        "decoded; the file may be damaged there."
+                    )
+                pending = missing
+        return out
+
+    def _next_key_after(self, index: int) -> int:
+        j = bisect.bisect_right(self._keys, index)
+        return self._keys[j] if j < len(self._keys) else len(self._pts)

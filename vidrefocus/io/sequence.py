@@ -1,0 +1,178 @@
+"""Image sequences (PNG, TIFF, EXR, JPEG folders) as video: listing, reading and writing frames."""
+
+from __future__ import annotations
+
+import os
+
+# OpenCV reads EXR only when this is set before the module is imported.
+os.environ.setdefault("OPENCV_IO_ENABLE_OPENEXR", "1")
+
+import re
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+from torch import Tensor
+
+from vidrefocus.color import linear_to_srgb, srgb_to_linear
+from vidrefocus.errors import InputError
+
+__all__ = [
+    "IMAGE_EXTENSIONS",
+    "ImageSequence",
+    "read_image",
+    "scan_sequence",
+    "single_image",
+    "write_image",
+]
+
+IMAGE_EXTENSIONS = (".png", ".tif", ".tiff", ".exr", ".jpg", ".jpeg")
+_NUMBER_RE = re.compile(r"(\d+)(?=\.[^.]+$)")
+
+
+@dataclass(frozen=True)
+class ImageSequence:
+    """A numbered image sequence in one folder.
+
+    Attributes:
+        folder: the folder holding the frames.
+        files: frame paths in frame-number order.
+        numbers: each file's frame number (the trailing digits of its stem).
+        time_base: 1 / frame rate; a frame's pts is its number minus the first number, so a
+            missing file shows as a gap in time, never as a shifted frame.
+    """
+
+    folder: Path
+    files: tuple[Path, ...]
+    numbers: tuple[int, ...]
+    time_base: Fraction
+
+    @property
+    def pts(self) -> list[int]:
+        return [n - self.numbers[0] for n in self.numbers]
+
+    @property
+    def missing(self) -> list[int]:
+        """Frame numbers absent from the run between the first and last file."""
+        present = set(self.numbers)
+        return [n for n in range(self.numbers[0], self.numbers[-1] + 1) if n not in present]
+
+
+def scan_sequence(folder: Path, fps: Fraction = Fraction(24)) -> ImageSequence:
+    """List a folder of numbered images as a sequence.
+
+    Args:
+        folder: a folder with files like `shot_0001.png`, `shot_0002.png`, ...
+        fps: frame rate to assign (an image sequence has none of its own).
+    Returns:
+        The sequence.
+    Raises:
+        InputError: no images, several extensions mixed, or files without a frame number.
+    """
+    if not folder.is_dir():
+        raise InputError(f"{folder}: not a folder.")
+    images = [p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file()]
+    if not images:
+        raise InputError(
+            f"{folder}: no images found (looked for {', '.join(IMAGE_EXTENSIONS)}). "
+            "Point at a folder of numbered frames such as shot_0001.png."
+        )
+    kinds = {p.suffix.lower().replace(".tiff", ".tif").replace(".jpeg", ".jpg") for p in images}
+    if len(kinds) > 1:
+        raise InputError(
+            f"{folder}: mixes image types ({', '.join(sorted(kinds))}); keep one type per folder."
+        )
+    numbered = []
+    for p in images:
+        m = _NUMBER_RE.search(p.name)
+        if m is None:
+            raise InputError(
+                f"{p}: no frame number in the name; name frames like shot_0001{p.suffix}."
+            )
+        numbered.append((int(m.group(1)), p))
+    numbered.sort()
+    numbers = tuple(n for n, _ in numbered)
+    if len(set(numbers)) != len(numbers):
+        raise InputError(f"{folder}: two files share a frame number; keep one file per number.")
+    return ImageSequence(
+        folder=folder,
+        files=tuple(p for _, p in numbered),
+        numbers=numbers,
+        time_base=1 / Fraction(fps),
+    )
+
+
+def single_image(path: Path, fps: Fraction = Fraction(24)) -> ImageSequence:
+    """One image file as a sequence of one frame at pts 0."""
+    return ImageSequence(
+        folder=path.parent, files=(path,), numbers=(0,), time_base=1 / Fraction(fps)
+    )
+
+
+def read_image(path: Path) -> tuple[Tensor, int]:
+    """Read one image as a display-referred RGB frame.
+
+    8- and 16-bit files are scaled by their full code range; float files (EXR, float TIFF) are
+    taken as scene-linear and encoded with the sRGB curve, so every frame follows the same
+    display-referred convention. Alpha is dropped; grey is expanded to three channels.
+
+    Args:
+        path: image file.
+    Returns:
+        ((3, H, W) float32 in [0, 1] (float inputs may exceed 1), bits per sample: 8, 16 or 32).
+    Raises:
+        InputError: unreadable file, or NaN/inf values.
+    """
+    arr = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if arr is None:
+        raise InputError(f"{path}: not an image OpenCV can read (is it truncated?).")
+    if arr.ndim == 2:
+        arr = arr[:, :, None]
+    if arr.shape[2] == 4:
+        arr = arr[:, :, :3]
+    if arr.shape[2] == 3:
+        arr = arr[:, :, ::-1]  # OpenCV stores BGR
+    if arr.dtype == np.uint8:
+        bits, rgb = 8, torch.from_numpy(arr.astype(np.float32) / 255.0)
+    elif arr.dtype == np.uint16:
+        bits, rgb = 16, torch.from_numpy(arr.astype(np.float32) / 65535.0)
+    elif arr.dtype in (np.float32, np.float16, np.float64):
+        values = arr.astype(np.float32)
+        if not np.isfinite(values).all():
+            raise InputError(
+                f"{path}: contains NaN or infinite values; fix or remove those pixels first."
+            )
+        bits, rgb = 32, linear_to_srgb(torch.from_numpy(values))
+    else:
+        raise InputError(f"{path}: unsupported sample type {arr.dtype}; use 8/16-bit or float.")
+    rgb = rgb.permute(2, 0, 1).contiguous()
+    if rgb.shape[0] == 1:
+        rgb = rgb.expand(3, -1, -1).contiguous()
+    return rgb, bits
+
+
+def write_image(path: Path, rgb: Tensor, bits: int) -> None:
+    """Write a display-referred RGB frame as an image.
+
+    Args:
+        path: target file; the extension picks the format (.png, .tif, .exr, .jpg).
+        rgb: (3, H, W) float in [0, 1], display-referred.
+        bits: 8 or 16 for integer formats; EXR is always written as float32 linear light.
+    Raises:
+        InputError: unsupported extension or bit depth for it.
+    """
+    ext = path.suffix.lower()
+    hwc = rgb.detach().to("cpu", torch.float32).permute(1, 2, 0)
+    if ext == ".exr":
+        arr = srgb_to_linear(hwc).numpy().astype(np.float32)
+    elif bits == 16 and ext in (".png", ".tif", ".tiff"):
+        arr = (hwc.clamp(0, 1) * 65535.0).round().numpy().astype(np.uint16)
+    elif bits == 8 and ext in (".png", ".tif", ".tiff", ".jpg", ".jpeg"):
+        arr = (hwc.clamp(0, 1) * 255.0).round().numpy().astype(np.uint8)
+    else:
+        raise InputError(f"{path}: cannot write {bits}-bit {ext or 'files without extension'}.")
+    if not cv2.imwrite(str(path), np.ascontiguousarray(arr[:, :, ::-1])):
+        raise InputError(f"{path}: could not write the image (is the folder writable?).")

@@ -1,0 +1,163 @@
+"""In-process execution: decode thread -> stages -> encode, with bounded queues."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from vidrefocus.config import Config
+from vidrefocus.errors import ProcessingError
+from vidrefocus.io.reader import DecodedFrame, VideoReader
+from vidrefocus.io.writer import VideoWriter
+from vidrefocus.stages import FrameBatch, Stage, run_stages
+
+__all__ = ["JobResult", "Progress", "prefetch", "run_local"]
+
+log = logging.getLogger(__name__)
+
+_DONE = object()
+
+
+@dataclass(frozen=True)
+class Progress:
+    """What a progress callback is told after each batch."""
+
+    frames_done: int
+    frames_total: int
+    elapsed_s: float
+
+
+@dataclass(frozen=True)
+class JobResult:
+    output: Path
+    frames: int
+    elapsed_s: float
+
+    @property
+    def fps(self) -> float:
+        return self.frames / self.elapsed_s if self.elapsed_s > 0 else 0.0
+
+
+def prefetch(frames: Iterator[DecodedFrame], depth: int) -> Iterator[DecodedFrame]:
+    """Decode in a background thread, `depth` frames ahead, so decode overlaps the rest.
+
+    An exception in the decoder is re-raised in the consumer; stopping early (an error or
+    Ctrl-C downstream) stops the thread at its next frame.
+    """
+    q: queue.Queue[object] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def work() -> None:
+        try:
+            for item in frames:
+                while not stop.is_set():
+                    try:
+                        q.put(item, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            q.put(_DONE)
+        except BaseException as err:  # handed to the consumer, which re-raises it
+            q.put(err)
+
+    thread = threading.Thread(target=work, name="vidrefocus-decode", daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = q.get()
+            if item is _DONE:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+        thread.join(timeout=5)
+
+
+def _batches(frames: Iterator[DecodedFrame], size: int) -> Iterator[FrameBatch]:
+    buf: list[DecodedFrame] = []
+    for f in frames:
+        if buf and f.rgb.shape != buf[0].rgb.shape:
+            yield _stack(buf)
+            buf = []
+        buf.append(f)
+        if len(buf) == size:
+            yield _stack(buf)
+            buf = []
+    if buf:
+        yield _stack(buf)
+
+
+def _stack(frames: list[DecodedFrame]) -> FrameBatch:
+    return FrameBatch(
+        frames=torch.stack([f.rgb for f in frames]),
+        pts=[f.pts for f in frames],
+        time_base=frames[0].time_base,
+    )
+
+
+def run_local(
+    input_path: Path,
+    output_path: Path,
+    stages: list[Stage],
+    config: Config,
+    *,
+    overwrite: bool = False,
+    progress: Callable[[Progress], None] | None = None,
+) -> JobResult:
+    """Run decode -> stages -> encode in this process.
+
+    Args:
+        input_path: a video file or image sequence.
+        output_path: the video to write (atomically).
+        stages: stages applied in order to each batch; `[]` is the identity pipeline.
+        config: validated options.
+        overwrite: replace an existing output.
+        progress: called after each batch.
+    Returns:
+        What was written.
+    Raises:
+        InputError: bad input or output path (before anything is written).
+        ProcessingError: a stage or the encoder failed; no output file is left.
+    """
+    reader = VideoReader(
+        input_path,
+        fps=config.input.sequence_rate,
+        apply_rotation=config.input.apply_rotation,
+    )
+    rotation = reader.video.rotation if config.input.apply_rotation else 0
+    writer = VideoWriter(
+        output_path, reader.info, config.encode, overwrite=overwrite, stored_rotation=rotation
+    )
+    total = reader.video.frame_count
+    start = time.perf_counter()
+    done = 0
+    for stage in stages:
+        stage.reset()
+    with writer:
+        frames = prefetch(iter(reader), config.runtime.queue_frames)
+        for batch in _batches(frames, config.runtime.batch_size):
+            try:
+                out = run_stages(stages, batch)
+            except (RuntimeError, ValueError) as err:
+                raise ProcessingError(
+                    f"{input_path}: processing failed at pts {batch.pts[0]}: {err}"
+                ) from err
+            for rgb, pts in zip(out.frames, out.pts, strict=True):
+                writer.write(rgb, pts)
+            done += len(out.pts)
+            if progress is not None:
+                progress(Progress(done, total, time.perf_counter() - start))
+    elapsed = time.perf_counter() - start
+    log.info("%s: %d frames in %.1f s (%.1f fps)", output_path, done, elapsed, done / elapsed)
+    return JobResult(output=output_path, frames=done, elapsed_s=elapsed)
