@@ -197,10 +197,10 @@ def resolve_output(path: Path, source: VideoInfo, opts: EncodeOptions) -> Output
     layout = layout_of(pix_fmt)
     source_kind = layout_of(source.pix_fmt).kind
     if layout.kind == "rgb":
-        matrix, colour_range = "gbr", "pc"
+        matrix, colour_range = "rgb", "pc"
     else:
         matrix = opts.colour_matrix or (
-            source.colour_matrix if source.colour_matrix not in ("gbr", "ycgco") else "bt709"
+            source.colour_matrix if source.colour_matrix not in ("rgb", "ycgco") else "bt709"
         )
         colour_range = opts.colour_range or (source.colour_range if source_kind != "rgb" else "tv")
     primaries = source.colour_primaries or ("bt709" if source_kind == "rgb" else None)
@@ -209,7 +209,7 @@ def resolve_output(path: Path, source: VideoInfo, opts: EncodeOptions) -> Output
         # Image sequences were converted to display-referred sRGB on reading.
         transfer = "iec61966-2-1"
     spec = YCbCrSpec(
-        matrix=matrix if matrix != "gbr" else "bt709",
+        matrix=matrix if matrix != "rgb" else "bt709",
         full_range=colour_range == "pc",
         bits=layout.bits,
     )

@@ -106,8 +106,9 @@ def layout_of(pix_fmt: str) -> PixelLayout:
         return PixelLayout(name=_planar_name("rgb", "444", bits), kind="rgb", bits=bits)
     if len(comps) == 1:
         return PixelLayout(name=_planar_name("gray", "", bits), kind="gray", bits=bits)
-    chroma = [c for c in comps if c.is_chroma]
-    sx, sy = (chroma[0].width, chroma[0].height) if chroma else (0, 0)
+    # chroma_width/height give the subsampled plane size of a 64x64 frame.
+    sx = (64 // fmt.chroma_width(64)).bit_length() - 1
+    sy = (64 // fmt.chroma_height(64)).bit_length() - 1
     sub = _SHIFT_SUBS.get((sx, sy), "444")
     sx, sy = _SUB_SHIFTS[sub]
     return PixelLayout(

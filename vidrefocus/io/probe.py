@@ -33,7 +33,7 @@ __all__ = [
 
 # ITU-T H.273 code points -> the names FFmpeg's command line accepts.
 MATRIX_NAMES = {
-    0: "gbr", 1: "bt709", 4: "fcc", 5: "bt470bg", 6: "smpte170m", 7: "smpte240m",
+    0: "rgb", 1: "bt709", 4: "fcc", 5: "bt470bg", 6: "smpte170m", 7: "smpte240m",
     8: "ycgco", 9: "bt2020nc", 10: "bt2020c",
 }  # fmt: skip
 PRIMARIES_NAMES = {
@@ -276,7 +276,7 @@ def _probe_video(container: av.container.InputContainer, stream: av.VideoStream)
         pix_fmt=pix_fmt,
         bit_depth=bits,
         chroma_subsampling=subsampling,
-        colour_matrix="gbr"
+        colour_matrix="rgb"
         if subsampling == "4:4:4" and layout_of(pix_fmt).kind == "rgb"
         else (matrix or _guess_matrix(h)),
         colour_range=colour_range or ("pc" if layout_of(pix_fmt).kind == "rgb" else "tv"),
@@ -314,7 +314,7 @@ def _probe_sequence(seq: ImageSequence, path: Path) -> MediaInfo:
         display_aspect_ratio=Fraction(w, h),
         pix_fmt={8: "rgb24", 16: "rgb48le", 32: "gbrpf32le"}[bits],
         bit_depth=bits,
-        colour_matrix="gbr",
+        colour_matrix="rgb",
         colour_range="pc",
         colour_primaries="bt709",
         colour_transfer="linear" if bits == 32 else "iec61966-2-1",

@@ -49,7 +49,7 @@ class DecodedFrame:
 
 def colour_spec(video: VideoInfo) -> YCbCrSpec:
     """The Y'CbCr decoding rule of a stream (its matrix, range and bit depth)."""
-    matrix = video.colour_matrix if video.colour_matrix not in ("gbr", "ycgco") else "bt709"
+    matrix = video.colour_matrix if video.colour_matrix not in ("rgb", "ycgco") else "bt709"
     return YCbCrSpec(matrix=matrix, full_range=video.colour_range == "pc", bits=video.bit_depth)
 
 
