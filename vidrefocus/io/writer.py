@@ -59,8 +59,16 @@ def check_output_path(output: Path, inputs: list[Path], *, overwrite: bool = Fal
     folder = resolved.parent
     if not folder.is_dir():
         raise InputError(f"{output}: the folder {folder} does not exist; create it first.")
-    if not os.access(folder, os.W_OK | os.X_OK):
-        raise InputError(f"{output}: the folder {folder} is not writable; pick another folder.")
+    try:
+        # Creating a file is the only reliable test: permission bits say nothing for root,
+        # read-only mounts or pseudo filesystems.
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".vidrefocus-probe-"):
+            pass
+    except OSError as err:
+        raise InputError(
+            f"{output}: the folder {folder} is not writable ({err.strerror}); "
+            "pick another folder."
+        ) from err
     if output.is_dir():
         raise InputError(f"{output}: is a folder; give a file name such as {output / 'out.mp4'}.")
     if output.exists() and not overwrite:

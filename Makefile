@@ -1,0 +1,45 @@
+# Two commands do all the set-up on a fresh machine:
+#   make demo   builds .venv and runs the main job on the bundled sample
+#   make test   builds .venv and runs the whole test suite (what CI runs, via .ci/run)
+
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV   := .venv
+BIN    := $(VENV)/bin
+# torch==2.13.0 resolves to a local CPU wheel where one is provided (fast CPU-only installs)
+# and to the regular CUDA build elsewhere, so GPU users are not broken. CPU-only users
+# elsewhere can point TORCH_INDEX at a CPU wheel index.
+TORCH_SPEC  ?= torch==2.13.0
+TORCH_INDEX ?=
+OUT    ?= out
+
+.PHONY: env demo test lint bench samples clean
+
+env: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install -q -e ".[dev]"
+	touch $@
+
+demo: env
+	mkdir -p $(OUT)
+	$(BIN)/vidrefocus info samples/scene.mp4
+	$(BIN)/vidrefocus transcode samples/scene.mp4 -o $(OUT)/scene_prores.mov --codec prores_hq --overwrite
+	$(BIN)/vidrefocus info $(OUT)/scene_prores.mov
+
+lint: env
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+test: env lint
+	$(BIN)/python -m pytest -q
+
+bench: env
+	$(BIN)/vidrefocus bench io
+
+samples: env
+	$(BIN)/python samples/make_samples.py
+
+clean:
+	rm -rf $(VENV) $(OUT) .pytest_cache .ruff_cache

@@ -1,0 +1,76 @@
+from __future__ import annotations
+
+from fractions import Fraction
+from pathlib import Path
+
+import pytest
+
+from vidrefocus.config import Config, InputOptions, available_presets, load_config
+from vidrefocus.errors import ConfigError
+
+
+@pytest.mark.parametrize("preset", available_presets())
+def test_every_preset_loads(preset: str) -> None:
+    assert isinstance(load_config(preset), Config)
+
+
+def test_layers_merge_in_order(tmp_path: Path) -> None:
+    a = tmp_path / "a.yaml"
+    a.write_text("encode:\n  codec: h265\n  crf: 22\n")
+    b = tmp_path / "b.yaml"
+    b.write_text("encode:\n  crf: 14\n")
+    cfg = load_config("default", [a, b], {"encode.preset": "slow", "encode.pix_fmt": None})
+    assert (cfg.encode.codec, cfg.encode.crf, cfg.encode.preset) == ("h265", 14, "slow")
+    assert cfg.encode.pix_fmt is None  # None overrides are "not given"
+
+
+def test_unknown_key_names_file_key_and_known_keys(tmp_path: Path) -> None:
+    f = tmp_path / "job.yaml"
+    f.write_text("encode:\n  qualty: 3\n")
+    with pytest.raises(ConfigError) as info:
+        load_config("default", [f])
+    msg = str(info.value)
+    assert str(f) in msg
+    assert "encode.qualty" in msg
+    assert "crf" in msg
+
+
+def test_bad_value_lists_allowed_values() -> None:
+    pattern = r"command-line options: 'encode\.preset'.*'ultrafast'.*'warp'"
+    with pytest.raises(ConfigError, match=pattern):
+        load_config(overrides={"encode.preset": "warp"})
+
+
+def test_wrong_type(tmp_path: Path) -> None:
+    f = tmp_path / "t.yaml"
+    f.write_text("runtime:\n  batch_size: lots\n")
+    with pytest.raises(ConfigError, match=r"t\.yaml.*runtime\.batch_size"):
+        load_config("default", [f])
+
+
+def test_unknown_preset_lists_available() -> None:
+    with pytest.raises(ConfigError, match=r"available: .*default"):
+        load_config("nonesuch")
+
+
+@pytest.mark.parametrize("text", ["[1, 2]", "encode: [", "- a\n- b\n"])
+def test_malformed_yaml(tmp_path: Path, text: str) -> None:
+    f = tmp_path / "bad.yaml"
+    f.write_text(text)
+    with pytest.raises(ConfigError, match=r"bad\.yaml"):
+        load_config("default", [f])
+
+
+def test_config_is_frozen() -> None:
+    cfg = load_config()
+    with pytest.raises(ValueError, match="frozen"):
+        cfg.encode.crf = 3  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("fps", "rate"),
+    [(24, Fraction(24)), (23.976, Fraction(24000, 1001)), (29.97, Fraction(30000, 1001)),
+     (25, Fraction(25)), (12.5, Fraction(25, 2))],
+)  # fmt: skip
+def test_sequence_rate_snaps_to_ntsc(fps: float, rate: Fraction) -> None:
+    assert InputOptions(sequence_fps=fps).sequence_rate == rate
