@@ -140,8 +140,12 @@ def _downsample(c: np.ndarray, sx: int, sy: int) -> np.ndarray:
     pad_h, pad_w = (-h) % fy, (-w) % fx
     if pad_h or pad_w:
         c = np.pad(c, ((0, pad_h), (0, pad_w)), mode="edge")
-    hh, ww = c.shape[0] // fy, c.shape[1] // fx
-    return c.reshape(hh, fy, ww, fx).mean(axis=(1, 3), dtype=np.float32)
+    # Strided sums are several times faster than a reshape + mean over two axes.
+    total = np.zeros((c.shape[0] // fy, c.shape[1] // fx), dtype=np.float32)
+    for dy in range(fy):
+        for dx in range(fx):
+            total += c[dy::fy, dx::fx]
+    return total * np.float32(1.0 / (fx * fy))
 
 
 def frame_to_rgb(frame: av.VideoFrame, layout: PixelLayout, spec: YCbCrSpec) -> Tensor:
