@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import ClassVar
 
 import pytest
 import torch
@@ -30,7 +31,7 @@ def _psnr(a: torch.Tensor, b: torch.Tensor) -> float:
 class TestAgainstReference:
     # (scene, focus on, measured MAE in 1/255 with highlight gain 12, measured PSNR dB);
     # the reference sees the hidden content of every layer, the renderer only the frame.
-    CASES = [
+    CASES: ClassVar = [
         ("step", "near", 3.23, 29.5),
         ("step", "far", 2.74, 30.4),
         ("occluder", "near", 3.27, 32.3),
@@ -82,9 +83,9 @@ class TestPhysics:
 
     # Cases where little hidden content can show: a single receding surface, and one blurred
     # foreground over a sharp background (with two stacked occluders the revealed card and
-    # wall add ~1.4%, as they would through a real lens). Behind a sharp occluder, a blurred background also
-    # shows light from its hidden part around the edge (partial occlusion: the exact reference
-    # does the same), so the frame's mean legitimately changes there and is not tested.
+    # wall add ~1.4%, as they would through a real lens). Behind a sharp occluder, a blurred
+    # background also shows light from its hidden part around the edge (partial occlusion:
+    # the exact reference does the same), so the mean legitimately changes there.
     @pytest.mark.parametrize(
         ("kind", "focus"), [("slant", "near"), ("slant", "far"), ("step", "far"),
                             ("occluder", "far")],

@@ -17,7 +17,7 @@ from torch import Tensor
 
 from vidrefocus.color import linear_to_srgb, srgb_to_linear
 
-__all__ = ["LayeredScene", "dead_leaves", "make_scene", "SCENE_KINDS"]
+__all__ = ["SCENE_KINDS", "LayeredScene", "dead_leaves", "make_scene"]
 
 SCENE_KINDS = ("step", "occluder", "slant", "three", "random")
 
