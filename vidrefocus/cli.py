@@ -30,6 +30,7 @@ from rich.table import Table
 from vidrefocus import __version__
 from vidrefocus.config import CODECS, Config, available_presets, load_config
 from vidrefocus.errors import VidRefocusError
+from vidrefocus.eval.bench import BENCHES
 
 __all__ = ["main"]
 
@@ -263,8 +264,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_config)
 
     p = sub.add_parser("bench", help="measure speed against baselines in the same run")
-    p.add_argument("what", choices=["io"], help="which benchmark")
-    p.add_argument("--size", default="720p", help="frame size: 360p, 720p, 1080p")
+    p.add_argument("what", choices=sorted(BENCHES), help="which benchmark")
+    p.add_argument("--size", default="720p", help="frame size: 360p, 720p, 1080p (or all)")
     p.add_argument("--seconds", type=float, default=10.0, help="clip length")
     p.add_argument("--repeat", type=int, default=2, help="runs per row (best is kept)")
     p.add_argument("--json-out", type=Path, help="also write the results as JSON")

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import platform
-import shutil
-import subprocess
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -15,11 +13,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from vidrefocus import __version__
-from vidrefocus.config import load_config
 from vidrefocus.errors import InputError
-from vidrefocus.io.writer import ffmpeg_exe
 
-__all__ = ["BenchReport", "BenchRow", "run_bench"]
+__all__ = ["BENCHES", "BenchReport", "BenchRow", "best_of", "run_bench"]
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +36,10 @@ class BenchRow:
     def fps(self) -> float:
         return self.frames / self.seconds if self.seconds > 0 else 0.0
 
+    @property
+    def ms_per_frame(self) -> float:
+        return 1000.0 * self.seconds / self.frames if self.frames else 0.0
+
 
 @dataclass
 class BenchReport:
@@ -59,13 +59,14 @@ class BenchReport:
             f"- command: `{self.command}`",
             f"- date: {self.date}, vidrefocus {__version__}",
             "",
-            "| run | wall s | frames | fps | ratio to baseline | note |",
-            "|---|---:|---:|---:|---:|---|",
+            "| run | wall s | frames | ms / frame | fps | ratio to baseline | note |",
+            "|---|---:|---:|---:|---:|---:|---|",
         ]
         for r in self.rows:
-            ratio = f"{r.ratio:.2f}x" if r.ratio is not None else "baseline"
+            ratio = f"{r.ratio:.3g}x" if r.ratio is not None else "baseline"
             lines.append(
-                f"| {r.name} | {r.seconds:.2f} | {r.frames} | {r.fps:.1f} | {ratio} | {r.note} |"
+                f"| {r.name} | {r.seconds:.2f} | {r.frames} | {r.ms_per_frame:.1f} "
+                f"| {r.fps:.2f} | {ratio} | {r.note} |"
             )
         return "\n".join(lines)
 
@@ -97,7 +98,7 @@ def _machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores{mem}, {platform.system()} {platform.release()}"
 
 
-def _best_of(repeat: int, fn: Callable[[], int]) -> tuple[float, int]:
+def best_of(repeat: int, fn: Callable[[], int]) -> tuple[float, int]:
     best = float("inf")
     frames = 0
     for _ in range(repeat):
@@ -107,87 +108,8 @@ def _best_of(repeat: int, fn: Callable[[], int]) -> tuple[float, int]:
     return best, frames
 
 
-def make_bench_clip(path: Path, size: str, seconds: float) -> Path:
-    """A deterministic test clip: moving natural-looking noise and shapes, with stereo audio.
-
-    Made by the ffmpeg CLI itself (not by vidrefocus) so the benchmark's input is independent
-    of the code it measures.
-    """
-    if size not in SIZES:
-        raise InputError(f"unknown size {size!r}; use one of {', '.join(SIZES)}.")
-    w, h = SIZES[size]
-    video = (
-        f"testsrc2=s={w}x{h}:r=24:d={seconds},"
-        "noise=alls=12:allf=t,format=yuv420p"  # grain, so the encoder works like on footage
-    )
-    subprocess.run(
-        [
-            ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y",
-            "-f", "lavfi", "-i", video,
-            "-f", "lavfi", "-i", f"sine=f=440:d={seconds}:sample_rate=48000",
-            "-c:v", "libx264", "-crf", "16", "-preset", "veryfast",
-            "-colorspace", "bt709", "-color_primaries", "bt709", "-color_trc", "bt709",
-            "-c:a", "aac", "-ac", "2", "-shortest", str(path),
-        ],
-        check=True,
-    )  # fmt: skip
-    return path
-
-
-def bench_io(size: str = "720p", seconds: float = 10.0, repeat: int = 2) -> BenchReport:
-    """The identity pipeline (decode -> RGB frames -> encode) against the ffmpeg CLI.
-
-    Both do the same job with the same settings: H.264 CRF 18 preset medium, yuv420p, audio
-    copied; then FFV1 (where encoding is cheap and the I/O overhead shows).
-    """
-    from vidrefocus.runtime.local import run_local
-
-    report = BenchReport(
-        title=f"io: identity pipeline vs ffmpeg CLI, {size}, {seconds:g} s clip",
-        command=f"vidrefocus bench io --size {size} --seconds {seconds:g} --repeat {repeat}",
-    )
-    work = Path(tempfile.mkdtemp(prefix="vidrefocus-bench-"))
-    try:
-        src = make_bench_clip(work / "src.mp4", size, seconds)
-        for codec, ext, cli_args in (
-            ("h264", ".mp4", ["-c:v", "libx264", "-crf", "18", "-preset", "medium"]),
-            ("ffv1", ".mkv", ["-c:v", "ffv1", "-level", "3", "-g", "1", "-slicecrc", "1"]),
-        ):
-            cli_out = work / f"cli{ext}"
-
-            def run_cli(cli_out: Path = cli_out, cli_args: list[str] = cli_args) -> int:
-                subprocess.run(
-                    [ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", "-i", str(src),
-                     "-map", "0:v", "-map", "0:a", *cli_args, "-pix_fmt", "yuv420p",
-                     "-c:a", "copy", str(cli_out)],
-                    check=True,
-                )  # fmt: skip
-                return 0
-
-            ours_out = work / f"ours{ext}"
-            config = load_config(overrides={"encode.codec": codec, "encode.crf": 18})
-
-            def run_ours(ours_out: Path = ours_out, config: object = config) -> int:
-                return run_local(src, ours_out, [], config, overwrite=True).frames
-
-            t_cli, _ = _best_of(repeat, run_cli)
-            t_ours, frames = _best_of(repeat, run_ours)
-            report.rows.append(BenchRow(f"ffmpeg CLI, {codec}", t_cli, frames, "baseline"))
-            report.rows.append(
-                BenchRow(
-                    f"vidrefocus transcode, {codec}",
-                    t_ours,
-                    frames,
-                    "decode -> float RGB -> encode",
-                    ratio=t_ours / t_cli,
-                )
-            )
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-    return report
-
-
-_BENCHES: dict[str, Callable[..., BenchReport]] = {"io": bench_io}
+# name -> module defining `run(**kwargs) -> BenchReport`; imported only when asked for.
+BENCHES = {"io": "vidrefocus.eval.bench_io", "bokeh": "vidrefocus.eval.bench_bokeh"}
 
 
 def run_bench(what: str, **kwargs: object) -> BenchReport:
@@ -196,6 +118,7 @@ def run_bench(what: str, **kwargs: object) -> BenchReport:
     Raises:
         InputError: an unknown benchmark name.
     """
-    if what not in _BENCHES:
-        raise InputError(f"unknown benchmark {what!r}; choose from {', '.join(_BENCHES)}.")
-    return _BENCHES[what](**kwargs)
+    if what not in BENCHES:
+        raise InputError(f"unknown benchmark {what!r}; choose from {', '.join(BENCHES)}.")
+    module = importlib.import_module(BENCHES[what])
+    return module.run(**kwargs)

@@ -44,11 +44,23 @@ def scatter_layer(
         if float((alpha * mask).sum()) == 0:
             continue
         kernel = make_kernel(aperture, level * _RADIUS_STEP).double()
-        s = kernel.shape[-1]
-        weight = kernel.flip(0, 1).expand(4, 1, s, s)
-        part = (data * mask)[None]
-        out += F.conv2d(F.pad(part, (s // 2,) * 4), weight, groups=4)[0]
+        out += _scatter(data * mask, kernel)
     return out[:3].float(), out[3:].float()
+
+
+def _scatter(data: Tensor, kernel: Tensor) -> Tensor:
+    # Scatter with one kernel is a full convolution; float64 FFT for large kernels is exact
+    # to ~1e-12, direct convolution for small ones.
+    s = kernel.shape[-1]
+    c, h, w = data.shape
+    if s <= 9:
+        weight = kernel.flip(0, 1).expand(c, 1, s, s)
+        return F.conv2d(F.pad(data[None], (s // 2,) * 4), weight, groups=c)[0]
+    fh, fw = h + s - 1, w + s - 1
+    full = torch.fft.irfft2(
+        torch.fft.rfft2(data, s=(fh, fw)) * torch.fft.rfft2(kernel, s=(fh, fw)), s=(fh, fw)
+    )
+    return full[:, s // 2 : s // 2 + h, s // 2 : s // 2 + w]
 
 
 def reference_render(

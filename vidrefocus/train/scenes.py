@@ -9,6 +9,7 @@ layers. Used to test the renderer and to train the learned parts (BokehNet fill,
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -117,7 +118,13 @@ def _rect_alpha(h: int, w: int, y0: float, x0: float, y1: float, x1: float) -> T
     return (ay * ax)[None]
 
 
-def make_scene(kind: str, h: int = 96, w: int = 128, seed: int = 0) -> LayeredScene:
+def make_scene(
+    kind: str,
+    h: int = 96,
+    w: int = 128,
+    seed: int = 0,
+    textures: Callable[[int, int, torch.Generator], Tensor] | None = None,
+) -> LayeredScene:
     """A deterministic layered scene.
 
     Args:
@@ -126,6 +133,8 @@ def make_scene(kind: str, h: int = 96, w: int = 128, seed: int = 0) -> LayeredSc
             (wall, card, near disc), or "random" (2-4 random layers; for training).
         h, w: size in px.
         seed: RNG seed.
+        textures: optional source of display-referred (3, h, w) textures (e.g. photo crops),
+            used for half the layers of "random" scenes.
     Returns:
         The scene, disparities in 1/m (distances between 0.5 m and 10 m).
     """
@@ -165,7 +174,8 @@ def make_scene(kind: str, h: int = 96, w: int = 128, seed: int = 0) -> LayeredSc
         n = 2 + int(torch.randint(0, 3, (1,), generator=g))
         rgb, alpha, disp = [wall], [full], [const(0.1 + 0.3 * float(torch.rand(1, generator=g)))]
         for i in range(1, n):
-            tex = srgb_to_linear(_texture(h, w, g))
+            use_photo = textures is not None and float(torch.rand(1, generator=g)) < 0.5
+            tex = srgb_to_linear(textures(h, w, g) if use_photo else _texture(h, w, g))
             if float(torch.rand(1, generator=g)) < 0.3:
                 tex = _with_highlights(_texture(h, w, g), g, count=3, peak=8.0)
             cy, cx = float(torch.rand(1, generator=g)) * h, float(torch.rand(1, generator=g)) * w

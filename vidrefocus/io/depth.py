@@ -1,0 +1,180 @@
+"""User-supplied depth: image sequences (16-bit PNG/TIFF, EXR, NPY) or a grey video."""
+
+from __future__ import annotations
+
+import logging
+from fractions import Fraction
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+from vidrefocus.errors import InputError
+
+# cv2 comes through io.sequence, which enables OpenEXR before OpenCV is first imported.
+from vidrefocus.io.sequence import cv2, scan_sequence
+
+__all__ = ["DEPTH_UNITS", "DepthSequence"]
+
+log = logging.getLogger(__name__)
+
+DepthUnits = Literal["mm", "m", "inverse-m", "relative"]
+DEPTH_UNITS: tuple[str, ...] = ("mm", "m", "inverse-m", "relative")
+_SEQUENCE_EXTENSIONS = (".png", ".tif", ".tiff", ".exr", ".npy")
+
+
+class DepthSequence:
+    """A per-frame depth sequence the user brings, converted to the depth convention.
+
+    DESIGN.md: depth is disparity-like, larger = nearer; metric maps are 1/metres
+    (`metric=True`), relative maps lie in [0, 1].
+
+    Args:
+        path: a folder of numbered depth images (PNG/TIFF 8 or 16 bit, EXR, NPY).
+        units: what the values are: "mm" or "m" (distance), "inverse-m" (disparity in 1/m),
+            or "relative" (any monotonic depth, normalised per sequence to [0, 1]).
+        near_is_bright: for "relative" only: True if larger values are nearer.
+        frame_count: the footage's frame count, to validate against.
+        size: the footage's (width, height); maps of another size are resampled, warned.
+        expect_16bit: refuse 8-bit files (metric depth in 8 bits is a mistake).
+
+    Raises:
+        InputError: missing folder, no files, wrong count, NaN/inf values, a colour image,
+            all-constant maps, 8-bit files when 16-bit was promised, non-positive distances.
+    """
+
+    def __init__(
+        self,
+        path: Path | str,
+        *,
+        units: DepthUnits = "mm",
+        near_is_bright: bool = True,
+        frame_count: int | None = None,
+        size: tuple[int, int] | None = None,
+        expect_16bit: bool = False,
+    ) -> None:
+        self.path = Path(path)
+        if units not in DEPTH_UNITS:
+            raise InputError(f"depth units {units!r} unknown; use one of {', '.join(DEPTH_UNITS)}.")
+        self.units = units
+        self.near_is_bright = near_is_bright
+        self.size = size
+        self.expect_16bit = expect_16bit
+        if not self.path.is_dir():
+            raise InputError(
+                f"{self.path}: depth must be a folder of numbered maps (000000.png, ...)."
+            )
+        files = [p for p in self.path.iterdir() if p.suffix.lower() in _SEQUENCE_EXTENSIONS]
+        if not files:
+            raise InputError(
+                f"{self.path}: no depth maps found (looked for "
+                f"{', '.join(_SEQUENCE_EXTENSIONS)}); the folder is empty or holds other files."
+            )
+        if any(p.suffix.lower() == ".npy" for p in files):
+            self.files = tuple(sorted(files, key=lambda p: p.name))
+        else:
+            self.files = scan_sequence(self.path, Fraction(24)).files
+        if frame_count is not None and len(self.files) != frame_count:
+            raise InputError(
+                f"{self.path}: {len(self.files)} depth maps for {frame_count} video frames; "
+                "give exactly one map per frame."
+            )
+        self.metric = units != "relative"
+        self._range: tuple[float, float] | None = None
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def _read_raw(self, index: int) -> np.ndarray:
+        path = self.files[index]
+        if path.suffix.lower() == ".npy":
+            # allow_pickle=False: a depth file must never run code.
+            arr = np.load(path, allow_pickle=False)
+        else:
+            arr = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+            if arr is None:
+                raise InputError(f"{path}: not a readable image.")
+        if arr.ndim == 3 and arr.shape[2] > 1:
+            chans = arr[..., :3].astype(np.float64)
+            if not (
+                np.allclose(chans[..., 0], chans[..., 1])
+                and np.allclose(chans[..., 1], chans[..., 2])
+            ):
+                raise InputError(
+                    f"{path}: a colour image, not a depth map; export depth as a single "
+                    "grey channel (16-bit PNG or EXR)."
+                )
+            arr = arr[..., 0]
+        elif arr.ndim == 3:
+            arr = arr[..., 0]
+        if arr.ndim != 2:
+            raise InputError(f"{path}: expected a 2-D map, got shape {arr.shape}.")
+        if self.expect_16bit and arr.dtype == np.uint8:
+            raise InputError(
+                f"{path}: 8-bit depth, but 16-bit was promised; 8 bits give only 256 depth "
+                "steps. Export 16-bit PNG or EXR."
+            )
+        values = arr.astype(np.float32)
+        if not np.isfinite(values).all():
+            raise InputError(
+                f"{path}: contains NaN or infinite values; fill the holes before using it."
+            )
+        return values
+
+    def _disparity(self, values: np.ndarray, path: Path) -> np.ndarray:
+        if self.units == "inverse-m":
+            return values
+        if self.units in ("mm", "m"):
+            metres = values / 1000.0 if self.units == "mm" else values
+            if (metres <= 0).any():
+                raise InputError(
+                    f"{path}: distances must be positive ({self.units}); found "
+                    f"{float(metres.min()):g}. Zero usually marks 'no data': fill it first."
+                )
+            return 1.0 / metres
+        lo, hi = self._relative_range()
+        rel = (values - lo) / (hi - lo)
+        return rel if self.near_is_bright else 1.0 - rel
+
+    def _relative_range(self) -> tuple[float, float]:
+        # One range for the whole sequence, so relative depth does not pump frame to frame.
+        if self._range is None:
+            lo, hi = np.inf, -np.inf
+            for i in range(len(self.files)):
+                v = self._read_raw(i)
+                lo, hi = min(lo, float(v.min())), max(hi, float(v.max()))
+            if hi <= lo:
+                raise InputError(
+                    f"{self.path}: every depth map is the same constant value; there is no "
+                    "depth to focus on."
+                )
+            self._range = (lo, hi)
+        return self._range
+
+    def __getitem__(self, index: int) -> Tensor:
+        """Depth of frame `index`.
+
+        Returns:
+            (1, 1, H, W) float32 disparity: 1/m when metric, [0, 1] when relative.
+        """
+        if not 0 <= index < len(self.files):
+            raise InputError(f"{self.path}: no depth map for frame {index}.")
+        path = self.files[index]
+        values = self._read_raw(index)
+        if self.units != "relative" and float(values.max()) == float(values.min()):
+            log.warning("%s: the depth map is constant: every pixel is at one distance.", path)
+        disp = torch.from_numpy(np.ascontiguousarray(self._disparity(values, path)))[None, None]
+        if self.size is not None and (disp.shape[-1], disp.shape[-2]) != self.size:
+            if index == 0:
+                log.warning(
+                    "%s: depth is %dx%d, the video %dx%d; resampling the depth.",
+                    self.path,
+                    disp.shape[-1],
+                    disp.shape[-2],
+                    *self.size,
+                )
+            disp = F.interpolate(disp, size=(self.size[1], self.size[0]), mode="bilinear")
+        return disp.float()
