@@ -144,3 +144,14 @@ def test_bad_shapes() -> None:
 
     with pytest.raises(InputError, match="signed_radius"):
         render_layered(torch.zeros(1, 3, 8, 8), torch.zeros(1, 1, 8, 9), RenderSettings())
+
+
+@pytest.mark.parametrize("radius", [1, 3, 8, 30])
+def test_box_blur_matches_brute_force(radius: int) -> None:
+    x = torch.rand(2, 3, 17, 23, dtype=torch.float64)
+    ref = torch.zeros_like(x)
+    for i in range(17):
+        for j in range(23):
+            win = x[..., max(0, i - radius) : i + radius + 1, max(0, j - radius) : j + radius + 1]
+            ref[..., i, j] = win.mean(dim=(-1, -2))
+    torch.testing.assert_close(box_blur(x, radius), ref, atol=1e-12, rtol=0)

@@ -84,37 +84,48 @@ def layer_radii(max_abs_radius_px: float, settings: RenderSettings) -> list[floa
     return radii
 
 
-def layer_weights(signed_radius: Tensor, centres: Tensor) -> Tensor:
-    """Soft assignment of each pixel to the two layers whose radii bracket its own.
+def effective_radius(signed_radius: Tensor, step: float) -> Tensor:
+    """Signed radius with the in-focus band snapped to zero.
 
-    Pixels with |r| <= 0.5 px belong wholly to the in-focus layer (radius 0), so they come
-    through the renderer untouched; between 0.5 px and the next layer the weight ramps
-    linearly, so blur grows continuously with depth and no contour appears between layers.
+    |r| <= 0.5 px maps to 0 (those pixels come through the renderer untouched); (0.5, step)
+    maps linearly onto (0, step), so the first blurred layer's weight starts at zero exactly
+    where focus ends and blur grows continuously with depth.
+    """
+    mag = signed_radius.abs()
+    ramp = torch.sign(signed_radius) * (mag - 0.5).clamp_min(0.0) * (step / (step - 0.5))
+    inner = torch.where(mag < step, ramp, signed_radius)
+    return torch.where(mag <= 0.5, torch.zeros_like(signed_radius), inner)
+
+
+def layer_weight(r_eff: Tensor, centres: list[float], k: int) -> Tensor:
+    """Weight of layer k: a hat function over the neighbouring layer radii.
+
+    Each pixel belongs to the two layers whose radii bracket its own, linearly, so weights
+    sum to 1 (pixels beyond the outermost layers belong to them wholly).
 
     Args:
-        signed_radius: (B, 1, H, W) float, px, > 0 in front of the focal plane.
-        centres: (L,) increasing signed layer radii containing 0.
+        r_eff: (B, 1, H, W) effective signed radius (`effective_radius`).
+        centres: increasing signed layer radii containing 0.
+        k: layer index.
     Returns:
-        (B, L, H, W) float, non-negative, summing to 1 over L.
+        (B, 1, H, W) float in [0, 1].
     """
-    r = signed_radius
-    mag = r.abs()
-    positive = centres[centres > 0]
-    step = float(positive[0]) if positive.numel() else 1.0
-    # |r| <= 0.5 snaps to the in-focus layer; (0.5, step) maps linearly onto (0, step), so
-    # the weight of the first blurred layer starts at zero exactly where focus ends.
-    ramp = torch.sign(r) * (mag - 0.5).clamp_min(0.0) * (step / (step - 0.5))
-    r_eff = torch.where(mag <= 0.5, torch.zeros_like(r), torch.where(mag < step, ramp, r))
-    r_eff = r_eff.clamp(centres[0].item(), centres[-1].item())
-    idx = torch.searchsorted(centres.contiguous(), r_eff.contiguous(), right=True)
-    idx = idx.clamp(1, centres.numel() - 1)
-    lo, hi = centres[idx - 1], centres[idx]
-    t = ((r_eff - lo) / (hi - lo)).clamp(0.0, 1.0)
-    b, _, h, w = r.shape
-    weights = torch.zeros(b, centres.numel(), h, w, dtype=r.dtype, device=r.device)
-    weights.scatter_add_(1, idx - 1, 1.0 - t)
-    weights.scatter_add_(1, idx, t)
-    return weights
+    c = centres[k]
+    w = torch.ones_like(r_eff)
+    if k > 0:
+        w = torch.minimum(w, ((r_eff - centres[k - 1]) / (c - centres[k - 1])).clamp(0.0, 1.0))
+    if k < len(centres) - 1:
+        w = torch.minimum(w, ((centres[k + 1] - r_eff) / (centres[k + 1] - c)).clamp(0.0, 1.0))
+    return w
+
+
+def layer_weights(signed_radius: Tensor, centres: Tensor) -> Tensor:
+    """All layer weights at once, (B, L, H, W), summing to 1 over L (for tests and tools;
+    the renderer computes one layer at a time)."""
+    values = centres.tolist()
+    positive = [c for c in values if c > 0]
+    r_eff = effective_radius(signed_radius, positive[0] if positive else 1.0)
+    return torch.cat([layer_weight(r_eff, values, k) for k in range(len(values))], dim=1)
 
 
 def box_blur(x: Tensor, radius: int) -> Tensor:
@@ -131,17 +142,14 @@ def box_blur(x: Tensor, radius: int) -> Tensor:
     out = x
     for dim in (-1, -2):
         n = out.shape[dim]
-        csum = torch.cumsum(out, dim=dim)
-        zero = torch.zeros_like(out.narrow(dim, 0, 1))
-        csum = torch.cat([zero, csum], dim=dim)
+        r = min(radius, n)
+        c = F.pad(torch.cumsum(out, dim=dim), (1, 0) if dim == -1 else (0, 0, 1, 0))
+        # Replicate padding of the prefix sums clamps the box to the frame on both sides.
+        cp = F.pad(c, (r, r, 0, 0) if dim == -1 else (0, 0, r, r), mode="replicate")
+        total = cp.narrow(dim, 2 * r + 1, n) - cp.narrow(dim, 0, n)
         idx = torch.arange(n, device=x.device)
-        hi = (idx + radius + 1).clamp(max=n)
-        lo = (idx - radius).clamp(min=0)
-        shape = [1] * out.ndim
-        shape[dim] = n
-        total = csum.index_select(dim, hi) - csum.index_select(dim, lo)
-        count = (hi - lo).to(x.dtype).view(shape)
-        out = total / count
+        count = ((idx + r + 1).clamp(max=n) - (idx - r).clamp(min=0)).to(x.dtype)
+        out = total / (count.view(-1) if dim == -1 else count.view(-1, 1))
     return out
 
 
@@ -279,33 +287,37 @@ def render_layered(
     max_r = float(signed_radius.abs().max())
     radii = layer_radii(max_r, settings)
     neg = [-r for r in reversed(radii[1:])]
-    centres = torch.tensor(neg + radii, dtype=image.dtype, device=image.device)
-    weights = layer_weights(signed_radius, centres)
-    present = weights.flatten(2).amax(dim=2).amax(dim=0) > 0
-    # Coverage of nearer layers, per layer: what each layer is hidden behind.
-    nearer = weights.flip(1).cumsum(1).flip(1) - weights
-    behind_or_at = weights.cumsum(1)
+    centres = neg + radii
+    r_eff = effective_radius(signed_radius, radii[1] if len(radii) > 1 else 1.0)
+    # Layer k can hold pixels only if the radius range overlaps (c[k-1], c[k+1]).
+    lo, hi = float(r_eff.min()), float(r_eff.max())
+    bounds = [-math.inf, *centres, math.inf]
+    present = [lo < bounds[k + 2] and hi > bounds[k] for k in range(len(centres))]
 
     acc = torch.zeros_like(linear)
     acc_a = torch.zeros_like(signed_radius)
     hidden = torch.zeros_like(signed_radius)
-    for k in range(centres.numel()):
-        if not bool(present[k]):
+    behind_or_at = torch.zeros_like(signed_radius)
+    for k in range(len(centres)):
+        if not present[k]:
             continue
-        a = weights[:, k : k + 1]
-        radius = abs(float(centres[k]))
+        a = layer_weight(r_eff, centres, k)
+        if not bool(a.any()):
+            continue
+        behind_or_at = behind_or_at + a
+        radius = abs(centres[k])
         colour = linear * a
         # Extend the layer under nearer layers that may reveal it, as far as they blur.
         reach = max(
-            (abs(float(centres[j])) for j in range(k + 1, centres.numel()) if present[j]),
-            default=0.0,
+            (abs(centres[j]) for j in range(k + 1, len(centres)) if present[j]), default=0.0
         )
-        occ = nearer[:, k : k + 1]
+        # Weights sum to 1, so what lies in front of this layer is 1 - (this and behind).
+        occ = (1.0 - behind_or_at).clamp_min(0.0)
         ext_a = torch.zeros_like(a)
-        if reach > 0.5 and float(occ.max()) > 0:
+        if reach > 0.5 and float(occ.max()) > 1e-6:
             rad = math.ceil(reach) + 1
             local_a = box_blur(a, rad)
-            share = local_a / (box_blur(behind_or_at[:, k : k + 1], rad) + 1e-6)
+            share = local_a / (box_blur(behind_or_at, rad) + 1e-6)
             ext_a = occ * share.clamp(0.0, 1.0)
             mean_colour = box_blur(colour, rad) / (local_a + 1e-6)
             colour = colour + mean_colour * ext_a
