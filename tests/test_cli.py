@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
-from media import ffmpeg, sha256
 
+from media import ffmpeg, sha256
 from vidrefocus.cli import main
 
 

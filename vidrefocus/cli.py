@@ -29,7 +29,7 @@ from rich.table import Table
 
 from vidrefocus import __version__
 from vidrefocus.config import CODECS, Config, available_presets, load_config
-from vidrefocus.errors import VidRefocusError
+from vidrefocus.errors import ConfigError, VidRefocusError
 from vidrefocus.eval.bench import BENCHES
 
 __all__ = ["main"]
@@ -74,8 +74,8 @@ def _add_encode_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--sequence-fps", type=float, help="frame rate of image-sequence input")
 
 
-def _config_from(args: argparse.Namespace) -> Config:
-    overrides = {
+def _encode_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    return {
         "encode.codec": getattr(args, "codec", None),
         "encode.crf": getattr(args, "crf", None),
         "encode.preset": getattr(args, "encoder_preset", None),
@@ -85,7 +85,10 @@ def _config_from(args: argparse.Namespace) -> Config:
         "encode.threads": getattr(args, "threads", None),
         "input.sequence_fps": getattr(args, "sequence_fps", None),
     }
-    return load_config(args.preset, args.config, overrides)
+
+
+def _config_from(args: argparse.Namespace) -> Config:
+    return load_config(args.preset, args.config, _encode_overrides(args))
 
 
 # -- info -------------------------------------------------------------------------------------
@@ -209,6 +212,136 @@ def _cmd_transcode(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- refocus ----------------------------------------------------------------------------------
+
+
+def _add_refocus_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("focus")
+    g.add_argument("--focus", metavar="KEYS",
+                   help='keyframes, e.g. "0s:1.2m, 1s:ease-in-out:3m" (see docs)')  # fmt: skip
+    g.add_argument("--focus-file", type=Path, help="keyframes as YAML, JSON or CSV")
+    g = p.add_argument_group("depth")
+    g.add_argument("--depth", metavar="FOLDER", help="per-frame depth maps")
+    g.add_argument("--depth-units", help="mm (default), m, inverse-m or relative")
+    g.add_argument("--far-is-bright", action="store_true", help="relative depth: far = bright")
+    g = p.add_argument_group("lens and look")
+    g.add_argument("--f-number", type=float, help="aperture, e.g. 1.8 (metric depth)")
+    g.add_argument("--focal-length", type=float, help="mm (metric depth)")
+    g.add_argument("--sensor", type=float, help="sensor width in mm (36 = full frame)")
+    g.add_argument("--strength", type=float, help="blur in px per unit of relative depth")
+    g.add_argument("--aperture", help="disk, polygon, star or heart")
+    g.add_argument("--blades", type=int, help="polygon blade count")
+    g.add_argument("--style", help='describe the look: "soft creamy bokeh", "hexagonal at f/2.8"')
+    g.add_argument("--no-fill", action="store_true", help="turn BokehNet's learned fill off")
+
+
+def _refocus_config(args: argparse.Namespace) -> Config:
+    config = _config_from(args)
+    overrides = {
+        "depth.path": args.depth,
+        "depth.units": args.depth_units,
+        "depth.near_is_bright": False if args.far_is_bright else None,
+        "lens.f_number": args.f_number,
+        "lens.focal_length_mm": args.focal_length,
+        "lens.sensor_width_mm": args.sensor,
+        "bokeh.strength": args.strength,
+        "bokeh.aperture": args.aperture,
+        "bokeh.blades": args.blades,
+        "bokeh.style": args.style,
+        "bokeh.learned_fill": False if args.no_fill else None,
+    }
+    merged = {k: v for k, v in overrides.items() if v is not None}
+    if merged:
+        config = load_config(args.preset, args.config, {**_encode_overrides(args), **merged})
+    relative = config.depth.units == "relative"
+    lens_flags = [f for f in ("f_number", "focal_length", "sensor") if getattr(args, f)]
+    if relative and lens_flags:
+        raise ConfigError(
+            f"--{lens_flags[0].replace('_', '-')} needs metric depth, but the depth units are "
+            "'relative'; set the blur with --strength, or give metric depth (--depth-units mm)."
+        )
+    if not relative and args.strength is not None:
+        raise ConfigError(
+            "--strength applies to relative depth; with metric depth the lens sets the blur "
+            "(--f-number, --focal-length, --sensor)."
+        )
+    return config
+
+
+def _cmd_refocus(args: argparse.Namespace) -> int:
+    from vidrefocus.refocus import refocus
+
+    config = _refocus_config(args)
+    bar = _progress_bar(args.quiet or args.json)
+    task = None
+
+    def on_progress(p: Any) -> None:
+        nonlocal task
+        if bar is None:
+            return
+        if task is None:
+            task = bar.add_task("refocus", total=p.frames_total or None, fps=0.0)
+        bar.update(task, completed=p.frames_done, fps=p.frames_done / max(p.elapsed_s, 1e-9))
+
+    if bar is not None:
+        bar.start()
+    try:
+        result, plan = refocus(
+            args.input, args.output, config, focus=args.focus, focus_file=args.focus_file,
+            overwrite=args.overwrite, progress=on_progress,
+        )  # fmt: skip
+    finally:
+        if bar is not None:
+            bar.stop()
+    summary = {
+        "output": str(result.output),
+        "frames": result.frames,
+        "seconds": round(result.elapsed_s, 3),
+        "fps": round(result.fps, 3),
+        "notes": plan.notes,
+    }
+    if args.json:
+        console.print_json(json.dumps(summary))
+    elif not args.quiet:
+        for note in plan.notes:
+            console.print(f"  {note}", highlight=False)
+        console.print(
+            f"wrote {result.output}: {result.frames} frames in {result.elapsed_s:.1f} s "
+            f"({result.fps:.2f} fps)"
+        )
+    return 0
+
+
+def _cmd_plot_focus(args: argparse.Namespace) -> int:
+    from vidrefocus.focus_plot import plot_focus
+    from vidrefocus.io.writer import check_output_path
+    from vidrefocus.refocus import plan_refocus
+    from vidrefocus.stages import FocusStage
+
+    config = _refocus_config(args)
+    check_output_path(args.output, [args.input], overwrite=True)
+    plan = plan_refocus(args.input, config, focus=args.focus, focus_file=args.focus_file)
+    blur = None
+    focus_stage = next(s for s in plan.stages if isinstance(s, FocusStage))
+    depth_stage = plan.stages[0]
+    if plan.tracks:
+        from vidrefocus.tracking import depth_at_point
+
+        track = next(iter(plan.tracks.values()))
+        pts_list = list(plan.states)
+        width = max(depth_stage.provider[0].shape[-2:])
+        blur = []
+        for i, p in enumerate(pts_list):
+            state = plan.states[p]
+            d = depth_at_point(depth_stage.provider[i][0], *track[i])
+            blur.append(focus_stage.blur_scale(state, width) * (d - state.focus_disparity))
+    plot_focus(list(plan.states.values()), plan.times_s, args.output, blur)
+    for note in plan.notes:
+        console.print(f"  {note}", highlight=False)
+    console.print(f"wrote {args.output}")
+    return 0
+
+
 # -- config -----------------------------------------------------------------------------------
 
 
@@ -258,6 +391,24 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config_args(p)
     _add_encode_args(p)
     p.set_defaults(func=_cmd_transcode)
+
+    p = sub.add_parser("refocus", help="refocus a clip: depth, focus keyframes, bokeh")
+    p.add_argument("input", type=Path)
+    p.add_argument("-o", "--output", type=Path, required=True)
+    p.add_argument("--overwrite", action="store_true", help="replace an existing output")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("--json", action="store_true", help="print a JSON summary")
+    _add_refocus_args(p)
+    _add_config_args(p)
+    _add_encode_args(p)
+    p.set_defaults(func=_cmd_refocus)
+
+    p = sub.add_parser("plot-focus", help="draw the per-frame focus pull to a PNG")
+    p.add_argument("input", type=Path)
+    p.add_argument("-o", "--output", type=Path, required=True, help="PNG to write")
+    _add_refocus_args(p)
+    _add_config_args(p)
+    p.set_defaults(func=_cmd_plot_focus)
 
     p = sub.add_parser("config", help="print the resolved configuration")
     _add_config_args(p)

@@ -14,9 +14,12 @@ from vidrefocus.errors import ConfigError
 
 __all__ = [
     "CODECS",
+    "BokehOptions",
     "Config",
+    "DepthOptions",
     "EncodeOptions",
     "InputOptions",
+    "LensOptions",
     "RuntimeOptions",
     "available_presets",
     "load_config",
@@ -64,6 +67,38 @@ class InputOptions(_Options):
         return Fraction(self.sequence_fps).limit_denominator(1000)
 
 
+class LensOptions(_Options):
+    """The virtual lens: turns metric depth into blur (thin lens, DESIGN.md Blur)."""
+
+    focal_length_mm: float = Field(default=50.0, gt=1, le=2000)
+    f_number: float = Field(default=2.0, gt=0.5, le=64)
+    sensor_width_mm: float = Field(default=36.0, gt=1, le=100, description="36 = full frame")
+
+
+class DepthOptions(_Options):
+    """Where depth comes from and what its values mean."""
+
+    path: str | None = Field(default=None, description="folder of per-frame depth maps")
+    units: Literal["mm", "m", "inverse-m", "relative"] = "mm"
+    near_is_bright: bool = True
+
+
+class BokehOptions(_Options):
+    """How the bokeh looks."""
+
+    aperture: Literal["disk", "polygon", "star", "heart"] = "disk"
+    blades: int = Field(default=8, ge=3, le=32)
+    curvature: float = Field(default=0.0, ge=0, le=1)
+    rotation_deg: float = 0.0
+    squeeze: float = Field(default=1.0, gt=0, le=4)
+    cat_eye: float = Field(default=0.0, ge=0, le=1)
+    highlight_gain: float = Field(default=4.0, ge=1, le=64)
+    highlight_threshold: float = Field(default=0.92, gt=0, lt=1)
+    strength: float = Field(default=12.0, ge=0, le=200, description="px, relative depth only")
+    style: str | None = Field(default=None, description="text description of the look")
+    learned_fill: bool = True
+
+
 class RuntimeOptions(_Options):
     """Where and how the job runs."""
 
@@ -77,6 +112,9 @@ class Config(_Options):
 
     input: InputOptions = InputOptions()
     encode: EncodeOptions = EncodeOptions()
+    lens: LensOptions = LensOptions()
+    depth: DepthOptions = DepthOptions()
+    bokeh: BokehOptions = BokehOptions()
     runtime: RuntimeOptions = RuntimeOptions()
 
 

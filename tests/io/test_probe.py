@@ -5,8 +5,8 @@ from fractions import Fraction
 from pathlib import Path
 
 import pytest
-from media import ffmpeg
 
+from media import ffmpeg
 from vidrefocus.errors import InputError
 from vidrefocus.io.probe import frame_pts, probe
 

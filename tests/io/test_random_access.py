@@ -3,8 +3,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from media import ffmpeg
 
+from media import ffmpeg
 from vidrefocus.errors import InputError
 from vidrefocus.io.random_access import RandomAccessReader
 from vidrefocus.io.reader import VideoReader

@@ -9,8 +9,8 @@ from pathlib import Path
 import av
 import pytest
 import torch
-from media import sha256
 
+from media import sha256
 from vidrefocus.cli import main
 from vidrefocus.io.probe import probe
 from vidrefocus.io.reader import VideoReader
