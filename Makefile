@@ -22,11 +22,16 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install -q -e ".[dev]"
 	touch $@
 
+# The main job: a rack focus from the near ball (1.2 m) to the street (8 m) on the bundled
+# all-in-focus sample with its depth, through an 8-blade f/2 lens, plus a plot of the pull.
+DEMO_FOCUS := 0s:1.2m, 1.2s:1.2m, 2.4s:ease-in-out:8m
 demo: env
 	mkdir -p $(OUT)
-	$(BIN)/vidrefocus info samples/scene.mp4
-	$(BIN)/vidrefocus transcode samples/scene.mp4 -o $(OUT)/scene_prores.mov --codec prores_hq --overwrite
-	$(BIN)/vidrefocus info $(OUT)/scene_prores.mov
+	$(BIN)/vidrefocus refocus samples/scene_sharp.mp4 --depth samples/scene_depth \
+		--focus "$(DEMO_FOCUS)" --aperture polygon --blades 8 --f-number 2 \
+		-o $(OUT)/rack_focus.mp4 --overwrite
+	$(BIN)/vidrefocus plot-focus samples/scene_sharp.mp4 --depth samples/scene_depth \
+		--focus "$(DEMO_FOCUS)" -o $(OUT)/rack_focus_plot.png
 
 lint: env
 	$(BIN)/ruff check .
