@@ -70,14 +70,17 @@ class TestNamedCurves:
         assert [hold(t) for t in (0.0, 0.5, 0.999999, 1.0)] == [0.0, 0.0, 0.0, 1.0]
         assert linear(0.25) == 0.25
         # t is clamped to [0, 1]
-        assert linear(1.5) == 1.0 and hold(2.0) == 1.0 and ease_in(-0.5) == 0.0
+        assert linear(1.5) == 1.0
+        assert hold(2.0) == 1.0
+        assert ease_in(-0.5) == 0.0
 
     def test_types_shapes_dtypes(self) -> None:
         assert isinstance(ease_out(0.3), float)
         for dtype in (torch.float32, torch.float64):
             x = torch.rand(2, 3, dtype=dtype)
             y = ease_out(x)
-            assert y.shape == (2, 3) and y.dtype == dtype
+            assert y.shape == (2, 3)
+            assert y.dtype == dtype
 
 
 class TestCubicBezier:

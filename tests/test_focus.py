@@ -60,7 +60,8 @@ class TestInterpolation:
     def test_f_number_in_stops_and_strength_linear(self) -> None:
         track = FocusTrack.from_text("0s:2m/f2/4px, 1s:linear:2m, 2s:linear:2m/f8/12px")
         start, mid, end = track.resolve(times(0.0, 1.0, 2.0))
-        assert start.f_number == pytest.approx(2.0) and end.f_number == pytest.approx(8.0)
+        assert start.f_number == pytest.approx(2.0)
+        assert end.f_number == pytest.approx(8.0)
         # half-way from f/2 to f/8 in stops is f/4 (2 stops of 4), not f/5
         assert mid.f_number == pytest.approx(4.0, abs=1e-12)
         assert mid.strength == pytest.approx(8.0, abs=1e-12)
@@ -74,7 +75,8 @@ class TestInterpolation:
     def test_infinity(self) -> None:
         track = FocusTrack.from_text("0s:inf, 1s:linear:1m")
         start, mid = track.resolve(times(0.0, 0.5))
-        assert start.focus_disparity == 0.0 and start.focus_distance_m == math.inf
+        assert start.focus_disparity == 0.0
+        assert start.focus_distance_m == math.inf
         assert mid.focus_distance_m == pytest.approx(2.0)  # 0.5 D
 
     def test_point_key_follows_the_subject(self) -> None:
@@ -108,11 +110,15 @@ class TestParsing:
             "00:00:06:00:cubic-bezier(0.3, 0, 0.2, 1):inf/f8/3.5px"
         )
         assert [k.at for k in keys] == ["0s", "1.5s", "3s", "f120", "00:00:06:00"]
-        assert keys[0].distance_m == 2.0 and keys[0].ease == "ease-in-out"
+        assert keys[0].distance_m == 2.0
+        assert keys[0].ease == "ease-in-out"
         assert keys[1].f_number == 2.8
         assert keys[2].point == (320.0, 180.0)
-        assert keys[3].depth == 0.4 and keys[3].strength == 12.0 and keys[3].ease == "linear"
-        assert keys[4].distance_m == math.inf and keys[4].ease == "cubic-bezier(0.3, 0, 0.2, 1)"
+        assert keys[3].depth == 0.4
+        assert keys[3].strength == 12.0
+        assert keys[3].ease == "linear"
+        assert keys[4].distance_m == math.inf
+        assert keys[4].ease == "cubic-bezier(0.3, 0, 0.2, 1)"
         assert (keys[4].f_number, keys[4].strength) == (8.0, 3.5)
         track = FocusTrack(keys, rate=FPS)
         assert track.times_s == (0, Fraction(3, 2), 3, 5, 6)
@@ -135,8 +141,10 @@ class TestParsing:
         for name in ("keys.yaml", "keys.json"):
             track = FocusTrack.from_file(tmp_path / name, rate=FPS, duration_s=Fraction(4))
             assert track.times_s == (0, Fraction(3, 2), 3)
-            assert track.keys[1].point == (320.0, 180.0) and track.keys[1].ease == "linear"
-            assert track.keys[0].f_number == 2.8 and track.keys[2].depth == 0.4
+            assert track.keys[1].point == (320.0, 180.0)
+            assert track.keys[1].ease == "linear"
+            assert track.keys[0].f_number == 2.8
+            assert track.keys[2].depth == 0.4
 
     def test_csv(self, tmp_path: Path) -> None:
         path = tmp_path / "keys.csv"
@@ -148,9 +156,12 @@ class TestParsing:
         )
         track = FocusTrack.from_file(path, rate=FPS)
         assert track.times_s == (0, Fraction(3, 2), 3)
-        assert track.keys[0].distance_m == 2.0 and track.keys[0].f_number == 2.8
-        assert track.keys[1].point == (320.0, 180.0) and track.keys[1].ease == "linear"
-        assert track.keys[2].depth == 0.4 and track.keys[2].strength == 12.0
+        assert track.keys[0].distance_m == 2.0
+        assert track.keys[0].f_number == 2.8
+        assert track.keys[1].point == (320.0, 180.0)
+        assert track.keys[1].ease == "linear"
+        assert track.keys[2].depth == 0.4
+        assert track.keys[2].strength == 12.0
         assert parse_keys_csv("time,depth\n1s,0.5\n")[0].depth == 0.5  # columns optional
 
     def test_key_model(self) -> None:
@@ -175,7 +186,8 @@ class TestErrors:
 
     def test_out_of_range(self) -> None:
         message = _error(FocusTrack.from_text, "0s:2m, 5s:1m", duration_s=Fraction(4))
-        assert "keyframe 1 (at '5s')" in message and "end of the clip (4 s)" in message
+        assert "keyframe 1 (at '5s')" in message
+        assert "end of the clip (4 s)" in message
 
     def test_needs_a_key_and_a_rate(self) -> None:
         assert "at least one keyframe" in _error(FocusTrack, ())
@@ -233,7 +245,8 @@ class TestErrors:
         bad_csv = tmp_path / "bad.csv"
         bad_csv.write_text("time,distance_m\n0s,2\n1s,-3\n")
         message = _error(FocusTrack.from_file, bad_csv)
-        assert str(bad_csv) in message and "focus keyframe 1 ('1s,-3')" in message
+        assert str(bad_csv) in message
+        assert "focus keyframe 1 ('1s,-3')" in message
         bad_header = tmp_path / "header.csv"
         bad_header.write_text("when,distance_m\n0s,2\n")
         assert "needs a 'time' column" in _error(FocusTrack.from_file, bad_header)

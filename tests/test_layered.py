@@ -155,3 +155,22 @@ def test_box_blur_matches_brute_force(radius: int) -> None:
             win = x[..., max(0, i - radius) : i + radius + 1, max(0, j - radius) : j + radius + 1]
             ref[..., i, j] = win.mean(dim=(-1, -2))
     torch.testing.assert_close(box_blur(x, radius), ref, atol=1e-12, rtol=0)
+
+
+def test_cat_eye_changes_the_shape_across_the_frame() -> None:
+    """Optical vignetting: bokeh balls are round at the centre and cut towards the corners."""
+    h = w = 129
+    image = torch.zeros(1, 3, h, w)
+    for y, x in ((64, 64), (14, 14)):
+        image[0, :, y, x] = 1.0
+    r = torch.full((1, 1, h, w), -10.0)
+    plain = srgb_to_linear(render_layered(image, r, RenderSettings())[0, 1])
+    spec = ApertureSpec(cat_eye=0.8)
+    eye = srgb_to_linear(render_layered(image, r, RenderSettings(aperture=spec))[0, 1])
+
+    def area(img: torch.Tensor, y: int, x: int) -> int:
+        patch = img[y - 12 : y + 13, x - 12 : x + 13]
+        return int((patch > 0.25 * patch.max()).sum())
+
+    assert abs(area(eye, 64, 64) - area(plain, 64, 64)) <= 0.05 * area(plain, 64, 64)
+    assert area(eye, 14, 14) < 0.85 * area(plain, 14, 14)

@@ -100,9 +100,12 @@ class TestTimecode:
 
     @pytest.mark.parametrize(("rate", "drop"), [(NTSC, 2), (NTSC_60, 4)])
     def test_drop_frame_matches_label_walk(self, rate: Fraction, drop: int) -> None:
-        # every label of the first 11 minutes (minute 10 keeps its labels) against a frame-by-frame walk of the labels
+        # the first 11 minutes (so minute 10, which keeps its labels, is in) against a walk of
+        # the labels: every frame near a minute's start, and every 7th frame elsewhere
         labels = _drop_frame_labels(nominal_rate(rate), drop, int(11 * 60 * rate))
         for frame, label in enumerate(labels):
+            if frame % 7 and label[6:8] not in ("59", "00"):
+                continue
             assert timecode_to_frame(label, rate) == frame
             assert frame_to_timecode(frame, rate, drop_frame=True) == label
 
@@ -131,7 +134,9 @@ class TestErrors:
             parse_time(spec, Fraction(24))
         message = str(info.value)
         assert repr(spec) in message
-        assert "f60" in message and "00:00:02:12" in message and "2.5s" in message
+        assert "f60" in message
+        assert "00:00:02:12" in message
+        assert "2.5s" in message
 
     @pytest.mark.parametrize("spec", [-1.0, math.nan, math.inf, True, None])
     def test_bad_numbers(self, spec: object) -> None:
@@ -145,9 +150,9 @@ class TestErrors:
             parse_time("00:00:01:00")
 
     def test_drop_frame_only_at_ntsc_rates(self) -> None:
-        with pytest.raises(InputError, match="29.97"):
+        with pytest.raises(InputError, match=r"29\.97"):
             parse_time("00:00:02;12", Fraction(25))
-        with pytest.raises(InputError, match="29.97"):
+        with pytest.raises(InputError, match=r"29\.97"):
             frame_to_timecode(10, Fraction(24), drop_frame=True)
 
     def test_dropped_label_does_not_exist(self) -> None:

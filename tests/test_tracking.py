@@ -5,10 +5,11 @@ from __future__ import annotations
 import json
 import math
 
+import cv2
 import pytest
 import torch
-from media import SAMPLES
 
+from media import SAMPLES
 from vidrefocus.errors import InputError
 from vidrefocus.io.reader import VideoReader
 from vidrefocus.tracking import TrackOptions, TrackPoint, depth_at_point, track_point
@@ -42,6 +43,7 @@ def _report(name: str, points: list[TrackPoint], errors: list[float]) -> None:
     )
 
 
+@pytest.mark.slow
 class TestSampleScene:
     """samples/scene.mp4: the shot (card and street defocused, ball sharp), 640x360, 96 frames."""
 
@@ -50,7 +52,7 @@ class TestSampleScene:
         points = track_point(shot_frames, truth[0])
         errors = _errors(points, truth)
         _report("ball centre", points, errors)
-        # measured: mean 0.17 px, max 0.33 px, never occluded
+        # measured: mean 0.17 px, max 0.34 px, never occluded
         assert sum(errors) / len(errors) < 0.4
         assert max(errors) < 1.0
         assert not any(p.occluded for p in points)
@@ -73,8 +75,9 @@ class TestSampleScene:
         assert covered == list(range(60, 73))
         flagged = {i for i, p in enumerate(points) if p.occluded}
         assert set(covered) <= flagged  # every covered frame is flagged
-        assert not flagged & set(range(50)) and not flagged & set(range(90, 96))  # re-acquired
-        # measured: mean 0.90 px, max 2.30 px (while coasting)
+        assert not flagged & set(range(50))
+        assert not flagged & set(range(90, 96))
+        # measured: mean 0.94 px, max 2.47 px (while coasting); flagged 57-83
         assert sum(errors) / len(errors) < 1.5
         assert max(errors) < 3.5
 
@@ -143,8 +146,6 @@ class TestDepthAtPoint:
         assert depth_at_point(depth, -30.0, 100.0) == 0.25  # nearest edge window
 
     def test_sample_depth_map(self, scene: dict) -> None:
-        import cv2
-
         frame = scene["frames"][40]
         png = cv2.imread(str(SAMPLES / "scene_depth" / "000040.png"), cv2.IMREAD_UNCHANGED)
         disparity = 1000.0 / torch.from_numpy(png.astype("float32"))  # 1/m

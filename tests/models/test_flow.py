@@ -81,7 +81,8 @@ class TestDISFlow:
     def test_shapes(self) -> None:
         frames = torch.rand(2, 3, 40, 56)
         flow = DISFlow("fast")(frames, frames.flip(0))
-        assert flow.shape == (2, 2, 40, 56) and flow.dtype == torch.float32
+        assert flow.shape == (2, 2, 40, 56)
+        assert flow.dtype == torch.float32
         assert estimate_flow(frames[0], frames[1], "fast").shape == (1, 2, 40, 56)
 
     def test_errors(self) -> None:
@@ -148,7 +149,8 @@ class TestConsistency:
     def test_disoccluded_band_is_not_confident(self) -> None:
         previous, current = _square_scene()
         flow, confidence = DISFlow().flow_and_confidence(current, previous)
-        assert flow.shape == (1, 2, 192, 256) and confidence.shape == (1, 1, 192, 256)
+        assert flow.shape == (1, 2, 192, 256)
+        assert confidence.shape == (1, 1, 192, 256)
         c = confidence[0, 0]
         # In the current frame, x in [80, 88) shows background the square hid before.
         band = c[62:128, 81:87]
