@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -18,25 +19,121 @@ from vidrefocus.styles import (
     embed_texts,
     style_by_name,
     style_from_text,
+    styles_from_texts,
 )
 
-# HELD_OUT was written before configs/styles.yaml existed, as a user would type, and the
-# library never copied its wording (rare words of it, e.g. "buttery", "twinkle", "lemon",
-# were kept out of the library on purpose, which makes this test harder than a blind one).
-# History, so the number below can be trusted for what it is:
-#   1. A calibration script ran it once against the first library with plain max-similarity
-#      scoring: 32/46 = 69.6%. Its misses were seen.
-#   2. All tuning then happened on DEV and DEV3 below (scoring: centred embeddings, mean of
-#      the two best texts; five sentences marked `# dev` in the YAML).
-#   3. Second held-out run, the version shipped: 38/46 = 82.6%.
-#   4. Two more library revisions were tried and dropped because they did not improve DEV3;
-#      the held-out set was not run on them.
-# The brief's target is 90%; this model and library reach ~80-83% on fresh wording (DEV3 is
-# 80%), the misses being mostly amounts ("slight", "as blurry as possible"), which sentence
-# embeddings do not order, and texts about "lights" drifting to night_lights. The assert
-# guards that measured level rather than a number the held-out set would have to be fitted to.
-HELD_OUT_MIN_ACCURACY = 0.8
+# HELD_OUT was written by a separate writer who saw only the preset names and their one-line
+# meanings: not the library's sentences or cues, not the matcher, not any earlier result. It
+# was run once, against the version shipped: 43/45 = 95.6% (misses: "massive blur, luminous
+# blown-out orbs, fairytale atmosphere" -> night_lights; "retro glass with a whirlpool
+# background and stretched edge highlights" -> anamorphic). Do not tune on it; if the library
+# changes, write a new held-out list the same way.
+#
+# How the matcher got there, so the number can be trusted for what it is:
+#   1. Sentence embeddings alone (centred, mean of each preset's two best texts), tuned on
+#      DEV and DEV3, scored 38/46 = 82.6% on DEV1 (then the held-out list) and 29/34 = 85.3%
+#      on DEV2 (a second list written before the next step). Their misses were seen.
+#   2. Lexical cues were added (`cues` in the YAML: the exact words photographers use for a
+#      look, "doughnut", "oval", "kit lens", "cat's eye", ...), plus a bonus when an explicit
+#      blade count matches a preset's aperture. Embeddings rank topics well but blur these
+#      words together. After this DEV1 scores 93.5%, DEV 96.5%, DEV2 100%, DEV3 80%: all seen,
+#      so only HELD_OUT measures generalisation.
+HELD_OUT_MIN_ACCURACY = 0.9
 HELD_OUT = [
+    (
+        "modern sharp lens, well-rounded aperture, no colour cast in the out-of-focus lights",
+        "natural",
+    ),
+    ("just normal, true-to-life background blur like a current mirrorless prime", "natural"),
+    ("clean contemporary glass, round defocus points, nothing quirky or stylised", "natural"),
+    ("buttery smooth background, soft circular blobs melting into each other", "creamy"),
+    ("silky velvety bokeh, perfect circles with soft edges, no harsh outlines", "creamy"),
+    ("smooth as cream, backgrounds that melt away gently, lights stay soft", "creamy"),
+    ("just a touch of background softness, keep the scene readable", "subtle"),
+    ("mild defocus, barely pull the subject off the background", "subtle"),
+    ("gentle understated blur, like shooting at f/5.6 on a normal lens", "subtle"),
+    ("ethereal glowing haze where the background completely melts away", "dreamy"),
+    ("massive blur, luminous blown-out orbs, fairytale atmosphere", "dreamy"),
+    ("over-the-top soft glow, background totally gone, lights blooming everywhere", "dreamy"),
+    ("85mm f/1.2 wide open, circles in the middle, lemon shapes toward the corners", "fast_prime"),
+    ("fast fifty at max aperture, mechanical vignetting squishing the edge bokeh", "fast_prime"),
+    ("shot wide open on a bright prime, highlights go oval near the frame edges", "fast_prime"),
+    ("Helios 44 style spinning background, like a vortex around the subject", "swirly"),
+    ("old Petzval look, bokeh that circles around the centre of frame", "swirly"),
+    ("retro glass with a whirlpool background and stretched edge highlights", "swirly"),
+    ("Meyer Trioplan look, crisp bright-edged circles, nervous busy background", "soap_bubble"),
+    ("over-corrected spherical aberration, bubbly highlights with glowing outlines", "soap_bubble"),
+    ("bubble bokeh with hard luminous edges, lively and a bit chaotic", "soap_bubble"),
+    ("catadioptric 500mm, ring bokeh with a hole in the middle", "donut"),
+    ("reflex telephoto rings, doughnut-shaped lights from the central obstruction", "donut"),
+    ("donut highlights like an old mirror tele, hollow circles everywhere", "donut"),
+    ("cinemascope look, vertically stretched oval bokeh", "anamorphic"),
+    ("2x anamorphic, elliptical highlights taller than wide, movie feel", "anamorphic"),
+    ("Hollywood widescreen lens, egg-shaped vertical orbs in the background", "anamorphic"),
+    ("six-bladed aperture, sharp-edged hexagon highlights", "hexagon"),
+    ("old lens with straight aperture blades, hex-shaped bokeh balls", "hexagon"),
+    ("hexagonal polygons in the lights, crisp geometric edges", "hexagon"),
+    ("cheap 18-55 at f/8, small heptagon shapes in the background", "kit_zoom"),
+    ("budget zoom stopped down, little seven-edged polygons, not much blur", "kit_zoom"),
+    ("entry-level bundled lens look, tiny angular bokeh from 7 blades", "kit_zoom"),
+    ("star bokeh, every light turns into a little 5-point star", "star"),
+    ("custom aperture cutout making tiny stars out of the highlights", "star"),
+    ("festive twinkly background where out-of-focus lights become star shapes", "star"),
+    ("valentine bokeh, every light a tiny heart", "heart"),
+    ("heart cutout over the lens, romantic love-shaped highlights", "heart"),
+    ("wedding shot with heart-shaped background lights", "heart"),
+    ("city streets at night, big glowing orbs from neon and streetlights", "night_lights"),
+    ("nighttime urban bokeh, huge bright circles from traffic and shop lights", "night_lights"),
+    (
+        "evening downtown, large luminous discs from lamps, lights really punch through",
+        "night_lights",
+    ),
+    ("iPhone portrait mode, uniform fake blur, dull highlights", "phone"),
+    ("computational bokeh like a smartphone, flat lifeless lights", "phone"),
+    ("cell phone depth effect, even blur, highlights look grey and clipped", "phone"),
+]
+
+# Development lists (seen while building the matcher; guarded at their measured level).
+DEV_MIN_ACCURACY = {"DEV1": 0.93, "DEV": 0.96, "DEV2": 1.0, "DEV3": 0.8}
+DEV2 = [
+    ("clean, modern look like a new 50mm lens with rounded aperture blades", "natural"),
+    ("neutral, realistic out-of-focus rendering, nothing fancy", "natural"),
+    ("silky smooth background with round soft discs", "creamy"),
+    ("creamy portrait bokeh where the blur blends like paint", "creamy"),
+    ("smooth, gentle round blur behind the model", "creamy"),
+    ("just a touch of background blur to separate the subject", "subtle"),
+    ("barely noticeable defocus, keep the background mostly readable", "subtle"),
+    ("minimal, understated background softness", "subtle"),
+    ("heavy ethereal blur with glowing highlights, background totally dissolved", "dreamy"),
+    ("a hazy, glowing dream-like defocus", "dreamy"),
+    ("wide open f/1.2 prime look, round in the middle and cat's eye near the frame edges",
+     "fast_prime"),
+    ("fast 85mm at its widest aperture with cat's eye highlights toward the corners",
+     "fast_prime"),
+    ("Helios 44 style swirling background", "swirly"),
+    ("old Petzval lens with a whirlpool of rotating bokeh", "swirly"),
+    ("Meyer Trioplan soap bubble highlights with bright outlines", "soap_bubble"),
+    ("outlined bokeh circles with a bright edge ring", "soap_bubble"),
+    ("mirror lens doughnut shaped highlights", "donut"),
+    ("catadioptric reflex lens rings", "donut"),
+    ("oval cinematic highlights from an anamorphic lens", "anamorphic"),
+    ("stretched vertical ellipses like a scope film", "anamorphic"),
+    ("anamorphic 2x squeeze look", "anamorphic"),
+    ("six sided highlights from a lens with straight blades", "hexagon"),
+    ("hexagon shaped bokeh", "hexagon"),
+    ("crisp hexagonal out-of-focus shapes", "hexagon"),
+    ("cheap zoom lens stopped down, small polygonal blur", "kit_zoom"),
+    ("budget kit lens look with seven-sided highlights", "kit_zoom"),
+    ("starry highlights, every light a little star", "star"),
+    ("five pointed star bokeh for a christmas scene", "star"),
+    ("love heart shaped bokeh for a wedding video", "heart"),
+    ("valentine hearts in the out of focus lights", "heart"),
+    ("big bright bokeh balls from street lights at night", "night_lights"),
+    ("city lights at night melting into large glowing circles", "night_lights"),
+    ("iPhone portrait mode style blur", "phone"),
+    ("computational smartphone background blur with flat highlights", "phone"),
+]  # fmt: skip
+DEV1 = [
     ("buttery smooth background, nothing distracting", "creamy"),
     ("silky soft out of focus areas like an expensive portrait lens", "creamy"),
     ("the background should melt away into smooth round blobs", "creamy"),
@@ -174,40 +271,65 @@ OFF_TOPIC = [
     "my cat is sleeping on the sofa",
     "the meeting is moved to thursday",
     "a video of my kids playing football",
+    "hello",
+    "asdf qwerty",
+    "translate this into french",
+    "increase the volume",
+    "print the invoice",
+    "what is the capital of peru",
 ]
 
 
 @pytest.fixture(scope="module")
-def offline_model() -> None:
+def offline_model() -> Iterator[None]:
     """Load the sentence model (and embed the library) with every socket refused, so a load
-    that tried the network would fail here rather than hang or pass on a connected laptop."""
+    that tried the network would fail here rather than hang or pass on a connected laptop.
+
+    Runs the module on one torch thread: a sentence is too small to split, and on a busy CI
+    box two threads spin against each other (measured 30 ms vs 0.2-0.7 s per sentence).
+    """
     attempts: list[object] = []
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
 
     def refuse(*args: object, **kwargs: object) -> None:
         attempts.append(args)
         raise OSError("network access during a test")
 
-    styles._encoder.cache_clear()
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(socket.socket, "connect", refuse)
-        patch.setattr(socket.socket, "connect_ex", refuse)
-        patch.setattr(socket, "getaddrinfo", refuse)
-        style_from_text("soft creamy bokeh")
-    assert attempts == []
+    try:
+        styles._encoder.cache_clear()
+        with pytest.MonkeyPatch.context() as patch:
+            patch.setattr(socket.socket, "connect", refuse)
+            patch.setattr(socket.socket, "connect_ex", refuse)
+            patch.setattr(socket, "getaddrinfo", refuse)
+            style_from_text("soft creamy bokeh")
+        assert attempts == []
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 @pytest.mark.usefixtures("offline_model")
 class TestMatching:
     def test_held_out_accuracy(self) -> None:
-        misses = []
-        for text, want in HELD_OUT:
-            match = style_from_text(text)
-            if match.preset != want:
-                misses.append(f"  {text!r}: wanted {want}, got {match.summary}")
+        matches = styles_from_texts([text for text, _ in HELD_OUT])
+        misses = [
+            f"  {text!r}: wanted {want}, got {match.summary}"
+            for (text, want), match in zip(HELD_OUT, matches, strict=True)
+            if match.preset != want
+        ]
         accuracy = 1 - len(misses) / len(HELD_OUT)
         print(f"\nheld-out accuracy {accuracy:.1%} ({len(HELD_OUT) - len(misses)}/{len(HELD_OUT)})")
         print("\n".join(misses))
         assert accuracy >= HELD_OUT_MIN_ACCURACY
+
+    @pytest.mark.parametrize("name", ["DEV1", "DEV", "DEV2", "DEV3"])
+    def test_development_accuracy(self, name: str) -> None:
+        texts = globals()[name]
+        matches = styles_from_texts([text for text, _ in texts])
+        hits = sum(m.preset == want for (_, want), m in zip(texts, matches, strict=True))
+        print(f"\n{name}: {hits}/{len(texts)}")
+        assert hits / len(texts) >= DEV_MIN_ACCURACY[name] - 1e-9
 
     @pytest.mark.parametrize(
         ("text", "preset"),
@@ -227,9 +349,15 @@ class TestMatching:
         assert match.summary.startswith(f"preset '{preset}' (score ")
 
     def test_on_topic_texts_pass_the_similarity_gate(self) -> None:
-        similarity = {text: style_from_text(text).similarity for text, _ in HELD_OUT + DEV + DEV3}
-        # the margin keeps float noise across CPUs from flipping a borderline text
-        low = {text: round(s, 3) for text, s in similarity.items() if s < MIN_SIMILARITY + 0.03}
+        texts = [text for text, _ in HELD_OUT + DEV1 + DEV + DEV2 + DEV3]
+        matches = dict(zip(texts, styles_from_texts(texts), strict=True))
+        # the margin keeps float noise across CPUs from flipping a borderline text; a text
+        # using a cue word passes the gate whatever its similarity
+        low = {
+            text: round(m.similarity, 3)
+            for text, m in matches.items()
+            if m.similarity < MIN_SIMILARITY + 0.03 and m.cue_evidence == 0
+        }
         assert low == {}
 
     @pytest.mark.parametrize("text", OFF_TOPIC)
@@ -354,12 +482,23 @@ class TestPresets:
         # float32 sum of 289 values that were normalised in float64
         torch.testing.assert_close(kernel.sum(), torch.tensor(1.0), atol=1e-5, rtol=0)
 
-    def test_round_profiles(self) -> None:
-        bubble = make_kernel(style_by_name("soap_bubble").aperture, 8.0)
-        donut = make_kernel(style_by_name("donut").aperture, 8.0)
-        assert bubble[8, 1] > 2 * bubble[8, 8]  # the rim is brighter than the centre
-        assert donut[8, 8] == 0  # the central mirror blocks the middle
-        assert donut[8, 3] > 0
+    def test_soap_bubble_rim_matches_its_profile(self) -> None:
+        kernel = make_kernel(style_by_name("soap_bubble").aperture, 8.0).double()
+        # reference: transmission 1 + 4 rim rho^8 (rim 0.8) averaged over a pixel 6 or 7 px
+        # right of the centre on a 64 x 64 grid; atol covers the 257 px mask's quantisation
+        # (measured difference 1e-4)
+        y = (torch.arange(64, dtype=torch.float64) + 0.5) / 64 - 0.5
+        for offset in (6, 7):
+            rho = torch.hypot(y.view(1, -1) + offset, y.view(-1, 1)) / 8.0
+            expected = (1.0 + 3.2 * rho**8).mean()
+            ratio = kernel[8, 8 + offset] / kernel[8, 8]
+            torch.testing.assert_close(ratio, expected, atol=2e-3, rtol=0)
+
+    def test_donut_has_a_hole(self) -> None:
+        kernel = make_kernel(style_by_name("donut").aperture, 8.0)
+        # obstruction 0.45 of 8 px = 3.6 px: pixels up to 3 px out lie wholly in the mirror
+        assert bool((kernel[8, 5:12] == 0).all())
+        assert bool((kernel[8, 13:16] > 0).all())
 
     @pytest.mark.parametrize(
         ("field", "value"),
