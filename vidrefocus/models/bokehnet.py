@@ -63,11 +63,11 @@ class FillNet(nn.Module):
         self.dec1 = _ConvBlock(width * 4, width * 2)
         self.dec0 = _ConvBlock(width * 3, width)
         self.head = nn.Conv2d(width, 4, 3, padding=1)
-        # Start as the identity: zero residual, closed gate.
+        # Start as the identity: a zero residual, whatever the gate. The gate starts half open:
+        # a nearly closed one (bias -4) starves the residual of gradient, and a first training
+        # run stayed stuck at the identity that way.
         nn.init.zeros_(self.head.weight)
-        nn.init.constant_(self.head.bias, 0.0)
-        with torch.no_grad():
-            self.head.bias[3] = -4.0
+        nn.init.zeros_(self.head.bias)
 
     def forward(
         self, render: Tensor, image: Tensor, signed_radius: Tensor, hidden: Tensor
