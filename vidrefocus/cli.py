@@ -74,6 +74,50 @@ def _add_encode_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--sequence-fps", type=float, help="frame rate of image-sequence input")
 
 
+def _add_runtime_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("chunks and workers (Ray; default: one pass in this process)")
+    g.add_argument("--workers", type=int, metavar="N",
+                   help="cut the clip into chunks and run them on N Ray workers "
+                        "(0 = chunks in this process, for debugging)")  # fmt: skip
+    g.add_argument("--address", metavar="ADDR",
+                   help="an existing Ray cluster: auto, HOST:PORT or ray://HOST:10001 "
+                        "(default: start Ray on this machine)")  # fmt: skip
+    g.add_argument("--resume", action="store_true",
+                   help="reuse the finished chunks of an interrupted run of this job")  # fmt: skip
+    g.add_argument("--work-dir", type=Path, metavar="DIR",
+                   help="chunks and manifest, kept after success (default: a hidden "
+                        "folder beside the output, removed after success)")  # fmt: skip
+
+
+def _chunked(args: argparse.Namespace) -> bool:
+    # `--workers 0` counts: chunks in this process (note 0 == False, hence `is not None`).
+    given = (args.workers, args.address, args.work_dir)
+    return args.resume or any(value is not None for value in given)
+
+
+def _run_chunked(
+    args: argparse.Namespace, config: Config, factory: Any, on_progress: Callable[[Any], None]
+) -> Any:
+    from vidrefocus.runtime.driver import run_job
+
+    return run_job(
+        args.input, args.output, config, factory=factory, workers=args.workers,
+        address=args.address, resume=args.resume, work_dir=args.work_dir,
+        overwrite=args.overwrite, progress=on_progress,
+    )  # fmt: skip
+
+
+def _chunk_summary(result: Any) -> dict[str, Any]:
+    if not hasattr(result, "chunks_run"):
+        return {}
+    return {
+        "chunks": result.chunks,
+        "chunks_run": result.chunks_run,
+        "chunks_reused": result.chunks_reused,
+        "workers": result.workers,
+    }
+
+
 def _encode_overrides(args: argparse.Namespace) -> dict[str, Any]:
     return {
         "encode.codec": getattr(args, "codec", None),
@@ -190,9 +234,15 @@ def _cmd_transcode(args: argparse.Namespace) -> int:
     if bar is not None:
         bar.start()
     try:
-        result = run_local(
-            args.input, args.output, [], config, overwrite=args.overwrite, progress=on_progress
-        )
+        if _chunked(args):
+            from vidrefocus.runtime.factory import IDENTITY
+
+            result = _run_chunked(args, config, IDENTITY, on_progress)
+        else:
+            result = run_local(
+                args.input, args.output, [], config, overwrite=args.overwrite,
+                progress=on_progress,
+            )  # fmt: skip
     finally:
         if bar is not None:
             bar.stop()
@@ -201,6 +251,7 @@ def _cmd_transcode(args: argparse.Namespace) -> int:
         "frames": result.frames,
         "seconds": round(result.elapsed_s, 3),
         "fps": round(result.fps, 2),
+        **_chunk_summary(result),
     }
     if args.json:
         console.print_json(json.dumps(summary))
@@ -286,10 +337,21 @@ def _cmd_refocus(args: argparse.Namespace) -> int:
     if bar is not None:
         bar.start()
     try:
-        result, plan = refocus(
-            args.input, args.output, config, focus=args.focus, focus_file=args.focus_file,
-            overwrite=args.overwrite, progress=on_progress,
-        )  # fmt: skip
+        if _chunked(args):
+            from vidrefocus.io.writer import check_output_path
+            from vidrefocus.runtime.factory import refocus_factory
+
+            # Refuse a bad output path before workers start planning the focus pull.
+            check_output_path(args.output, [args.input], overwrite=args.overwrite)
+            factory = refocus_factory(args.focus, args.focus_file)
+            result = _run_chunked(args, config, factory, on_progress)
+            notes = list(result.notes)
+        else:
+            result, plan = refocus(
+                args.input, args.output, config, focus=args.focus, focus_file=args.focus_file,
+                overwrite=args.overwrite, progress=on_progress,
+            )  # fmt: skip
+            notes = plan.notes
     finally:
         if bar is not None:
             bar.stop()
@@ -298,12 +360,13 @@ def _cmd_refocus(args: argparse.Namespace) -> int:
         "frames": result.frames,
         "seconds": round(result.elapsed_s, 3),
         "fps": round(result.fps, 3),
-        "notes": plan.notes,
+        "notes": notes,
+        **_chunk_summary(result),
     }
     if args.json:
         console.print_json(json.dumps(summary))
     elif not args.quiet:
-        for note in plan.notes:
+        for note in notes:
             console.print(f"  {note}", highlight=False)
         console.print(
             f"wrote {result.output}: {result.frames} frames in {result.elapsed_s:.1f} s "
@@ -390,6 +453,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print a JSON summary")
     _add_config_args(p)
     _add_encode_args(p)
+    _add_runtime_args(p)
     p.set_defaults(func=_cmd_transcode)
 
     p = sub.add_parser("refocus", help="refocus a clip: depth, focus keyframes, bokeh")
@@ -401,6 +465,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_refocus_args(p)
     _add_config_args(p)
     _add_encode_args(p)
+    _add_runtime_args(p)
     p.set_defaults(func=_cmd_refocus)
 
     p = sub.add_parser("plot-focus", help="draw the per-frame focus pull to a PNG")

@@ -105,6 +105,12 @@ class RuntimeOptions(_Options):
     batch_size: int = Field(default=4, ge=1, le=256)
     queue_frames: int = Field(default=8, ge=1, le=1024)
     device: Literal["auto", "cpu", "cuda"] = "auto"
+    chunk_seconds: float = Field(
+        default=4.0, gt=0, le=3600, description="chunk length for --workers (cut at keyframes)"
+    )
+    warmup_frames: int = Field(
+        default=8, ge=0, le=1000, description="frames run before each chunk to warm temporal state"
+    )
 
 
 class Config(_Options):

@@ -167,6 +167,14 @@ def open_container(path: Path) -> av.container.InputContainer:
         ) from err
 
 
+def _tag(metadata: dict[str, str], key: str) -> str | None:
+    """A metadata value by case-insensitive key (Matroska writes tags in upper case)."""
+    for k, v in metadata.items():
+        if k.lower() == key:
+            return v
+    return None
+
+
 def _tagged(table: dict[int, str], value: Any) -> str | None:
     return table.get(int(value)) if value is not None else None
 
@@ -254,11 +262,11 @@ def _probe_video(container: av.container.InputContainer, stream: av.VideoStream)
         duration = Fraction(stream.duration or 0) * tb
     w, h = cc.width, cc.height
     swap = rotation in (90, 270)
-    timecode = stream.metadata.get("timecode") or container.metadata.get("timecode")
+    timecode = _tag(stream.metadata, "timecode") or _tag(container.metadata, "timecode")
     if timecode is None:
         for other in container.streams:
-            if other.type == "data" and "timecode" in other.metadata:
-                timecode = other.metadata["timecode"]
+            if other.type == "data" and _tag(other.metadata, "timecode"):
+                timecode = _tag(other.metadata, "timecode")
     return VideoInfo(
         index=stream.index,
         kind="video",

@@ -66,8 +66,7 @@ def check_output_path(output: Path, inputs: list[Path], *, overwrite: bool = Fal
             pass
     except OSError as err:
         raise InputError(
-            f"{output}: the folder {folder} is not writable ({err.strerror}); "
-            "pick another folder."
+            f"{output}: the folder {folder} is not writable ({err.strerror}); pick another folder."
         ) from err
     if output.is_dir():
         raise InputError(f"{output}: is a folder; give a file name such as {output / 'out.mp4'}.")
@@ -92,6 +91,10 @@ class VideoWriter:
         overwrite: replace an existing output.
         stored_rotation: rotation tag of the source; frames arrive in display orientation and
             are written back in the source's stored orientation with the same tag.
+        video_only: write the video stream alone, no audio, subtitles or tags from the source
+            (chunks of a distributed job: the stitcher muxes those in once).
+        closed_gop: close every GOP of inter-frame encoders (x264, x265), so no frame refers
+            across a keyframe and chunks can be cut and stitched on their own.
 
     Example:
         >>> with VideoWriter(Path("out.mp4"), info, EncodeOptions()) as w:  # doctest: +SKIP
@@ -107,6 +110,8 @@ class VideoWriter:
         *,
         overwrite: bool = False,
         stored_rotation: int | None = None,
+        video_only: bool = False,
+        closed_gop: bool = False,
     ) -> None:
         if source.video is None:
             raise InputError(f"{source.path}: no video stream to write.")
@@ -117,6 +122,8 @@ class VideoWriter:
         self.format: OutputFormat = resolve_output(path, source.video, opts)
         self.rotation = source.video.rotation if stored_rotation is None else stored_rotation
         self.time_base = source.video.time_base
+        self.video_only = video_only
+        self.closed_gop = closed_gop
         self.frames_written = 0
         self._tmp = temp_path_for(path)
         self._proc: subprocess.Popen[bytes] | None = None
@@ -169,6 +176,9 @@ class VideoWriter:
         if self.opts.threads:
             kwargs["threads:v"] = self.opts.threads
         kwargs.update(dict(fmt.codec.encoder_args))
+        if self.closed_gop and fmt.codec.encoder in ("libx264", "libx265"):
+            key = "x264-params" if fmt.codec.encoder == "libx264" else "x265-params"
+            kwargs[key] = ":".join(p for p in (kwargs.get(key), "open-gop=0") if p)
         if fmt.container in ("mp4", "mov"):
             # The track timescale is the source's time base, so every pts stays an integer.
             if self.time_base.numerator == 1:
@@ -176,7 +186,7 @@ class VideoWriter:
             kwargs["movflags"] = "+use_metadata_tags+write_colr"
             if fmt.codec.name == "h265":
                 kwargs["tag:v"] = "hvc1"
-        if not self.source.is_image_sequence:
+        if not self.source.is_image_sequence and not self.video_only:
             src = ffmpeg.input(str(self.source.path))
             if self.opts.audio != "none":
                 outputs.append(src["a?"])
@@ -204,7 +214,9 @@ class VideoWriter:
         cmd = self._command(width, height)
         log.debug("ffmpeg: %s", " ".join(cmd))
         self._proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stderr=self._stderr)
-        self._nut = av.open(self._proc.stdin, mode="w", format="nut")
+        # FFmpeg writes the pipe itself ("pipe:FD"): no Python callback per packet, so it is
+        # faster, and Ctrl-C arrives as KeyboardInterrupt instead of inside a C callback.
+        self._nut = av.open(f"pipe:{self._proc.stdin.fileno()}", mode="w", format="nut")
         stream = self._nut.add_stream("rawvideo")
         stream.width, stream.height = width, height
         stream.pix_fmt = self.format.layout.name

@@ -1,3 +1,3 @@
-"""vidrefocus.runtime."""
+"""Execution: one pass in this process (`local`), or resumable chunks on Ray (`driver`)."""
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from vidrefocus.io.reader import DecodedFrame, VideoReader
 from vidrefocus.io.writer import VideoWriter
 from vidrefocus.stages import FrameBatch, Stage, run_stages
 
-__all__ = ["JobResult", "Progress", "prefetch", "run_local"]
+__all__ = ["JobResult", "Progress", "batch_frames", "prefetch", "run_local"]
 
 log = logging.getLogger(__name__)
 
@@ -84,10 +84,18 @@ def prefetch(frames: Iterator[DecodedFrame], depth: int) -> Iterator[DecodedFram
         thread.join(timeout=5)
 
 
-def _batches(frames: Iterator[DecodedFrame], size: int) -> Iterator[FrameBatch]:
+def batch_frames(
+    frames: Iterator[DecodedFrame], size: int, *, split_at: int | None = None
+) -> Iterator[FrameBatch]:
+    """Group consecutive frames into batches of at most `size`.
+
+    A batch never mixes frame sizes, and never holds frames on both sides of `split_at` (a pts),
+    so a chunk's warm-up frames travel in batches of their own.
+    """
     buf: list[DecodedFrame] = []
     for f in frames:
-        if buf and f.rgb.shape != buf[0].rgb.shape:
+        crosses = split_at is not None and buf and buf[0].pts < split_at <= f.pts
+        if buf and (f.rgb.shape != buf[0].rgb.shape or crosses):
             yield _stack(buf)
             buf = []
         buf.append(f)
@@ -146,7 +154,7 @@ def run_local(
         stage.reset()
     with writer:
         frames = prefetch(iter(reader), config.runtime.queue_frames)
-        for batch in _batches(frames, config.runtime.batch_size):
+        for batch in batch_frames(frames, config.runtime.batch_size):
             try:
                 out = run_stages(stages, batch)
             except (RuntimeError, ValueError) as err:

@@ -1,0 +1,45 @@
+"""Ray job entrypoint: refocus one clip on the cluster the job was submitted to.
+
+    ray job submit --address http://HEAD:8265 -- \\
+        python pipelines/refocus.py /data/in/shot.mp4 -o /data/out/shot.mov \\
+        --depth /data/in/shot_depth --focus "0s:1.2m, 2s:ease-in-out:3m" --workers 4
+
+Takes the options of `vidrefocus refocus` (`vidrefocus refocus --help`). Unless given, it adds
+`--address` (the job's cluster, from `RAY_ADDRESS`) and `--resume`, so a retried job carries
+on from the chunks its earlier attempt finished. Paths must be on a volume every node mounts
+at the same place.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+
+from vidrefocus.cli import main as cli_main
+
+__all__ = ["cluster_args", "main"]
+
+
+def cluster_args(argv: Sequence[str]) -> list[str]:
+    """`argv` with `--address` (this job's cluster) and `--resume` added unless present.
+
+    Example:
+        >>> cluster_args(["in.mp4", "-o", "out.mov"])[-3:]
+        ['--address', 'auto', '--resume']
+    """
+    args = list(argv)
+    if not any(a == "--address" or a.startswith("--address=") for a in args):
+        args += ["--address", os.environ.get("RAY_ADDRESS", "auto")]
+    if "--resume" not in args:
+        args.append("--resume")
+    return args
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run `vidrefocus refocus` on the cluster; returns the CLI's exit code."""
+    return cli_main(["refocus", *cluster_args(sys.argv[1:] if argv is None else argv)])
+
+
+if __name__ == "__main__":
+    sys.exit(main())

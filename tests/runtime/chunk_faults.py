@@ -1,0 +1,48 @@
+"""Stage factories that misbehave on purpose, imported by Ray workers in the runtime tests.
+
+Ray workers import them by name (`chunk_faults:crash_once_stages`), so the tests put this
+folder on the workers' PYTHONPATH. They are neighbours of the code under test, not fakes of it:
+the runtime still decodes, encodes and stitches for real.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from vidrefocus.config import Config
+from vidrefocus.runtime.factory import BuiltStages
+from vidrefocus.stages import FrameBatch
+
+__all__ = ["CrashOnce", "crash_once_stages"]
+
+
+class CrashOnce:
+    """Identity stage whose process dies (`os._exit`) on its `at_batch`-th batch of a chunk,
+    once per job: the first worker to claim `marker` (by deleting it) dies, writing its pid to
+    `marker + ".fired"` first, so the test can tell which process was lost."""
+
+    def __init__(self, marker: Path, at_batch: int) -> None:
+        self.marker = marker
+        self.at_batch = at_batch
+        self.batches = 0
+
+    def reset(self) -> None:
+        self.batches = 0
+
+    def __call__(self, batch: FrameBatch) -> FrameBatch:
+        self.batches += 1
+        if self.batches == self.at_batch:
+            try:
+                self.marker.unlink()
+            except FileNotFoundError:
+                return batch
+            Path(f"{self.marker}.fired").write_text(str(os.getpid()))
+            os._exit(1)
+        return batch
+
+
+def crash_once_stages(
+    input_path: Path, config: Config, marker: str, at_batch: int = 3
+) -> BuiltStages:
+    return BuiltStages(stages=[CrashOnce(Path(marker), at_batch)], notes=["crash once"])

@@ -1,0 +1,78 @@
+"""Stage factories: the picklable recipes workers build their stages from."""
+
+from __future__ import annotations
+
+import pickle
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+
+from media import SAMPLES, ffmpeg
+from vidrefocus.config import load_config
+from vidrefocus.errors import ConfigError
+from vidrefocus.io.reader import VideoReader
+from vidrefocus.refocus import refocus
+from vidrefocus.runtime.driver import run_job
+from vidrefocus.runtime.factory import IDENTITY, BuiltStages, StageFactory, refocus_factory
+
+FRAMES = 4
+
+
+class TestStageFactory:
+    def test_identity(self, vfr_clip: Path) -> None:
+        built = IDENTITY.build(vfr_clip, load_config())
+        assert built == BuiltStages(stages=[])
+        assert pickle.loads(pickle.dumps(IDENTITY)) == IDENTITY
+
+    @pytest.mark.parametrize(
+        ("target", "kwargs", "message"),
+        [
+            ("no_colon", {}, "package.module:function"),
+            ("vidrefocus.runtime.factory:", {}, "package.module:function"),
+            ("vidrefocus.runtime.factory:identity_stages", {"x": object()}, "JSON values"),
+        ],
+    )
+    def test_malformed(self, target: str, kwargs: dict, message: str) -> None:
+        with pytest.raises(ConfigError, match=message):
+            StageFactory(target, kwargs)
+
+    @pytest.mark.parametrize(
+        ("target", "message"),
+        [
+            ("vidrefocus.no_such_module:f", "cannot import"),
+            ("vidrefocus.runtime.factory:no_such_function", "has no function"),
+        ],
+    )
+    def test_unresolvable(self, target: str, message: str, vfr_clip: Path) -> None:
+        with pytest.raises(ConfigError, match=message):
+            StageFactory(target).build(vfr_clip, load_config())
+
+    def test_refocus_factory_paths_are_absolute(self) -> None:
+        factory = refocus_factory("0s:3m", Path("keys.yaml"))
+        assert Path(factory.kwargs["focus_file"]).is_absolute()
+        assert factory.identity()["kwargs"]["focus"] == "0s:3m"
+
+
+@pytest.mark.slow
+def test_chunked_refocus_equals_single_pass(tmp_path: Path) -> None:
+    clip = tmp_path / "shot.mp4"
+    ffmpeg("-i", str(SAMPLES / "scene.mp4"), "-map", "0:v", "-frames:v", str(FRAMES),
+           "-c", "copy", str(clip))  # fmt: skip
+    depth = tmp_path / "depth"
+    depth.mkdir()
+    for i in range(FRAMES):
+        shutil.copy(SAMPLES / "scene_depth" / f"{i:06d}.png", depth / f"{i:06d}.png")
+    config = load_config(
+        overrides={"encode.codec": "ffv1", "depth.path": str(depth), "bokeh.learned_fill": False}
+    )
+    single, chunked = tmp_path / "single.mkv", tmp_path / "chunked.mkv"
+    _, plan = refocus(clip, single, config, focus="0s:3m")
+    result = run_job(clip, chunked, config, factory=refocus_factory("0s:3m"), workers=0)
+    assert list(result.notes) == plan.notes
+    a, b = list(VideoReader(single)), list(VideoReader(chunked))
+    assert [f.pts for f in a] == [f.pts for f in b]
+    assert len(b) == FRAMES
+    # stateless stages on the same batches: the same bits
+    assert all(torch.equal(x.rgb, y.rgb) for x, y in zip(a, b, strict=True))

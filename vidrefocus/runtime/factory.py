@@ -1,0 +1,137 @@
+"""Picklable recipes for a job's stages, built once in each worker (or once in-process)."""
+
+from __future__ import annotations
+
+import importlib
+import json
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from vidrefocus.config import Config
+from vidrefocus.errors import ConfigError
+from vidrefocus.stages import Stage
+
+__all__ = [
+    "IDENTITY",
+    "BuiltStages",
+    "StageFactory",
+    "identity_stages",
+    "refocus_factory",
+    "refocus_stages",
+]
+
+
+@dataclass(frozen=True)
+class BuiltStages:
+    """What a factory returns: the stages, and human-readable notes about the decisions made."""
+
+    stages: list[Stage]
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class StageFactory:
+    """A recipe for a job's stages that travels to workers instead of the stages themselves.
+
+    `target` names a callable `f(input_path: Path, config: Config, **kwargs)` returning
+    `BuiltStages` (or a plain list of stages). Each worker calls it once, so models load once
+    per worker, on the worker's device. `kwargs` must be JSON values: they are part of the
+    job's identity in the resume manifest.
+
+    Args:
+        target: "package.module:function".
+        kwargs: extra keyword arguments, JSON values only.
+
+    Raises:
+        ConfigError: a malformed target or non-JSON arguments.
+
+    Example:
+        >>> StageFactory("vidrefocus.runtime.factory:identity_stages").target
+        'vidrefocus.runtime.factory:identity_stages'
+    """
+
+    target: str
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        module, _, name = self.target.partition(":")
+        if not module or not name:
+            raise ConfigError(
+                f"stage factory {self.target!r}: write it as 'package.module:function'."
+            )
+        try:
+            json.dumps(self.kwargs, sort_keys=True)
+        except (TypeError, ValueError) as err:
+            raise ConfigError(
+                f"stage factory {self.target}: its arguments must be JSON values "
+                f"(strings, numbers, lists, mappings): {err}."
+            ) from err
+
+    def identity(self) -> dict[str, Any]:
+        """JSON-ready description, used to recognise the same job on resume."""
+        return {"target": self.target, "kwargs": self.kwargs}
+
+    def resolve(self) -> Callable[..., BuiltStages | list[Stage]]:
+        """Import the target callable.
+
+        Raises:
+            ConfigError: the module or function cannot be imported.
+        """
+        module_name, _, name = self.target.partition(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ImportError as err:
+            raise ConfigError(
+                f"stage factory {self.target}: cannot import {module_name} ({err}); "
+                "on a cluster, install the package in the worker image."
+            ) from err
+        func = getattr(module, name, None)
+        if not callable(func):
+            raise ConfigError(f"stage factory {self.target}: {module_name} has no function {name}.")
+        return func
+
+    def build(self, input_path: Path, config: Config) -> BuiltStages:
+        """Call the target and normalise its result to `BuiltStages`."""
+        built = self.resolve()(input_path, config, **self.kwargs)
+        if isinstance(built, BuiltStages):
+            return built
+        return BuiltStages(stages=list(built))
+
+
+def identity_stages(input_path: Path, config: Config) -> BuiltStages:
+    """No stages: decode and re-encode (`vidrefocus transcode`)."""
+    return BuiltStages(stages=[])
+
+
+IDENTITY = StageFactory("vidrefocus.runtime.factory:identity_stages")
+
+
+def refocus_stages(
+    input_path: Path, config: Config, focus: str | None = None, focus_file: str | None = None
+) -> BuiltStages:
+    """The editor's refocus stages (`vidrefocus.refocus.plan_refocus`).
+
+    Each worker plans the job itself (depth, focus keyframes, point tracking, BokehNet), so
+    the plan is computed once per worker rather than once per job.
+    """
+    # Imported here: vidrefocus.refocus imports the runtime, which imports this module.
+    from vidrefocus.refocus import plan_refocus
+
+    plan = plan_refocus(
+        Path(input_path),
+        config,
+        focus=focus,
+        focus_file=Path(focus_file) if focus_file is not None else None,
+    )
+    return BuiltStages(stages=plan.stages, notes=list(plan.notes))
+
+
+def refocus_factory(focus: str | None = None, focus_file: Path | None = None) -> StageFactory:
+    """The factory of a refocus job with these focus keyframes."""
+    return StageFactory(
+        "vidrefocus.runtime.factory:refocus_stages",
+        # Absolute, so a worker in another folder (or on another node) finds the same file.
+        {"focus": focus, "focus_file": str(focus_file.resolve()) if focus_file else None},
+    )
