@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import signal
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from fractions import Fraction
 from pathlib import Path
 from types import FrameType
@@ -216,11 +217,10 @@ def _progress_bar(quiet: bool) -> Progress | None:
     )
 
 
-def _cmd_transcode(args: argparse.Namespace) -> int:
-    from vidrefocus.runtime.local import run_local
-
-    config = _config_from(args)
-    bar = _progress_bar(args.quiet or args.json)
+@contextlib.contextmanager
+def _progress(label: str, quiet: bool) -> Iterator[Callable[[Any], None]]:
+    """A progress callback for the library: a rich bar with frames, fps and ETA on stderr."""
+    bar = _progress_bar(quiet)
     task = None
 
     def on_progress(p: Any) -> None:
@@ -228,12 +228,44 @@ def _cmd_transcode(args: argparse.Namespace) -> int:
         if bar is None:
             return
         if task is None:
-            task = bar.add_task("transcode", total=p.frames_total or None, fps=0.0)
+            task = bar.add_task(label, total=p.frames_total or None, fps=0.0)
         bar.update(task, completed=p.frames_done, fps=p.frames_done / max(p.elapsed_s, 1e-9))
 
     if bar is not None:
         bar.start()
     try:
+        yield on_progress
+    finally:
+        if bar is not None:
+            bar.stop()
+
+
+def _report(args: argparse.Namespace, result: Any, notes: list[str]) -> None:
+    """The closing summary: JSON for scripts, or one clear line of what was written."""
+    summary = {
+        "output": str(result.output),
+        "frames": result.frames,
+        "seconds": round(result.elapsed_s, 3),
+        "fps": round(result.fps, 3),
+        "notes": notes,
+        **_chunk_summary(result),
+    }
+    if args.json:
+        console.print_json(json.dumps(summary))
+    elif not args.quiet:
+        for note in notes:
+            console.print(f"  {note}", highlight=False)
+        console.print(
+            f"wrote {result.output}: {result.frames} frames in {result.elapsed_s:.1f} s "
+            f"({result.fps:.2f} fps)"
+        )
+
+
+def _cmd_transcode(args: argparse.Namespace) -> int:
+    from vidrefocus.runtime.local import run_local
+
+    config = _config_from(args)
+    with _progress("transcode", args.quiet or args.json) as on_progress:
         if _chunked(args):
             from vidrefocus.runtime.factory import IDENTITY
 
@@ -243,23 +275,7 @@ def _cmd_transcode(args: argparse.Namespace) -> int:
                 args.input, args.output, [], config, overwrite=args.overwrite,
                 progress=on_progress,
             )  # fmt: skip
-    finally:
-        if bar is not None:
-            bar.stop()
-    summary = {
-        "output": str(result.output),
-        "frames": result.frames,
-        "seconds": round(result.elapsed_s, 3),
-        "fps": round(result.fps, 2),
-        **_chunk_summary(result),
-    }
-    if args.json:
-        console.print_json(json.dumps(summary))
-    elif not args.quiet:
-        console.print(
-            f"wrote {result.output}: {result.frames} frames in {result.elapsed_s:.1f} s "
-            f"({result.fps:.1f} fps)"
-        )
+    _report(args, result, [])
     return 0
 
 
@@ -323,20 +339,7 @@ def _cmd_refocus(args: argparse.Namespace) -> int:
     from vidrefocus.refocus import refocus
 
     config = _refocus_config(args)
-    bar = _progress_bar(args.quiet or args.json)
-    task = None
-
-    def on_progress(p: Any) -> None:
-        nonlocal task
-        if bar is None:
-            return
-        if task is None:
-            task = bar.add_task("refocus", total=p.frames_total or None, fps=0.0)
-        bar.update(task, completed=p.frames_done, fps=p.frames_done / max(p.elapsed_s, 1e-9))
-
-    if bar is not None:
-        bar.start()
-    try:
+    with _progress("refocus", args.quiet or args.json) as on_progress:
         if _chunked(args):
             from vidrefocus.io.writer import check_output_path
             from vidrefocus.runtime.factory import refocus_factory
@@ -352,26 +355,7 @@ def _cmd_refocus(args: argparse.Namespace) -> int:
                 overwrite=args.overwrite, progress=on_progress,
             )  # fmt: skip
             notes = plan.notes
-    finally:
-        if bar is not None:
-            bar.stop()
-    summary = {
-        "output": str(result.output),
-        "frames": result.frames,
-        "seconds": round(result.elapsed_s, 3),
-        "fps": round(result.fps, 3),
-        "notes": notes,
-        **_chunk_summary(result),
-    }
-    if args.json:
-        console.print_json(json.dumps(summary))
-    elif not args.quiet:
-        for note in notes:
-            console.print(f"  {note}", highlight=False)
-        console.print(
-            f"wrote {result.output}: {result.frames} frames in {result.elapsed_s:.1f} s "
-            f"({result.fps:.2f} fps)"
-        )
+    _report(args, result, notes)
     return 0
 
 
