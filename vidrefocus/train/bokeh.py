@@ -62,6 +62,7 @@ class TrainConfig:
     blur_scale_px: tuple[float, float] = (4.0, 16.0)
     photo_fraction: float = 0.5
     textures: str | None = "../shared/data/train_natural"
+    loss: str = "l2"
 
     @classmethod
     def from_yaml(cls, path: Path) -> TrainConfig:
@@ -204,7 +205,12 @@ def train_bokeh(cfg: TrainConfig, out: Path | None = None) -> dict[str, object]:
         flip = bool(torch.rand(1, generator=g) < 0.5)
         batch = {k: v[idx].flip(-1) if flip else v[idx] for k, v in train.items()}
         pred = net(batch["render"], batch["image"], batch["radius"], batch["hidden"])
-        loss = F.l1_loss(pred, batch["target"])
+        # L2 aims at the conditional mean: where hidden content or a highlight's true energy is
+        # uncertain, L1's median is "change nothing", and a first L1 run learned the identity.
+        if cfg.loss == "l1":
+            loss = F.l1_loss(pred, batch["target"])
+        else:
+            loss = F.mse_loss(pred, batch["target"])
         opt.zero_grad()
         loss.backward()
         opt.step()
