@@ -102,6 +102,7 @@ def test_bad_depth(tmp_path: Path, case: str, message: str) -> None:
     elif case == "not_a_folder":
         folder = tmp_path / "depth.png"
         folder.write_bytes(b"x")
+
     def load_first() -> None:
         DepthSequence(folder, **kwargs)[0]
 
