@@ -299,7 +299,10 @@ def _add_refocus_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--aperture", help="disk, polygon, star or heart")
     g.add_argument("--blades", type=int, help="polygon blade count")
     g.add_argument("--style", help='describe the look: "soft creamy bokeh", "hexagonal at f/2.8"')
-    g.add_argument("--no-fill", action="store_true", help="turn BokehNet's learned fill off")
+    fill = g.add_mutually_exclusive_group()
+    fill.add_argument("--fill", action="store_true",
+                      help="turn BokehNet's learned fill on (off by default: see its card)")  # fmt: skip
+    fill.add_argument("--no-fill", action="store_true", help="turn BokehNet's learned fill off")
 
 
 def _refocus_config(args: argparse.Namespace) -> Config:
@@ -315,7 +318,7 @@ def _refocus_config(args: argparse.Namespace) -> Config:
         "bokeh.aperture": args.aperture,
         "bokeh.blades": args.blades,
         "bokeh.style": args.style,
-        "bokeh.learned_fill": False if args.no_fill else None,
+        "bokeh.learned_fill": True if args.fill else (False if args.no_fill else None),
     }
     merged = {k: v for k, v in overrides.items() if v is not None}
     if merged:

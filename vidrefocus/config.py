@@ -96,7 +96,7 @@ class BokehOptions(_Options):
     highlight_threshold: float = Field(default=0.92, gt=0, lt=1)
     strength: float = Field(default=12.0, ge=0, le=200, description="px, relative depth only")
     style: str | None = Field(default=None, description="text description of the look")
-    learned_fill: bool = True
+    learned_fill: bool = False
 
 
 class RuntimeOptions(_Options):
