@@ -300,8 +300,9 @@ def _add_refocus_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--blades", type=int, help="polygon blade count")
     g.add_argument("--style", help='describe the look: "soft creamy bokeh", "hexagonal at f/2.8"')
     fill = g.add_mutually_exclusive_group()
-    fill.add_argument("--fill", action="store_true",
-                      help="turn BokehNet's learned fill on (off by default: see its card)")  # fmt: skip
+    fill.add_argument(
+        "--fill", action="store_true", help="turn BokehNet's learned fill on (see its card)"
+    )
     fill.add_argument("--no-fill", action="store_true", help="turn BokehNet's learned fill off")
 
 
