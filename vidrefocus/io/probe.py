@@ -346,11 +346,6 @@ def _probe_sequence(seq: ImageSequence, path: Path) -> MediaInfo:
     )
 
 
-def is_image_sequence(path: Path) -> bool:
-    """True for a folder (of images) rather than a media file."""
-    return path.is_dir()
-
-
 def probe(path: Path | str, fps: Fraction = Fraction(24)) -> MediaInfo:
     """Probe a media file or an image-sequence folder.
 

@@ -13,7 +13,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
 from vidrefocus.color import linear_to_srgb, srgb_to_linear
@@ -191,8 +190,3 @@ def make_scene(
             disp.append(const(d))
         return LayeredScene(rgb, alpha, disp)
     raise ValueError(f"unknown scene kind {kind!r}; known: {', '.join(SCENE_KINDS)}")
-
-
-def downsample(x: Tensor, factor: int) -> Tensor:
-    """Area downsampling helper for scenes rendered at a higher resolution."""
-    return F.avg_pool2d(x[None], factor)[0] if factor > 1 else x
