@@ -109,7 +109,11 @@ def best_of(repeat: int, fn: Callable[[], int]) -> tuple[float, int]:
 
 
 # name -> module defining `run(**kwargs) -> BenchReport`; imported only when asked for.
-BENCHES = {"io": "vidrefocus.eval.bench_io", "bokeh": "vidrefocus.eval.bench_bokeh"}
+BENCHES = {
+    "io": "vidrefocus.eval.bench_io",
+    "bokeh": "vidrefocus.eval.bench_bokeh",
+    "deblur": "vidrefocus.eval.bench_deblur",
+}
 
 
 def run_bench(what: str, **kwargs: object) -> BenchReport:
