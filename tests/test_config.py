@@ -74,3 +74,17 @@ def test_config_is_frozen() -> None:
 )  # fmt: skip
 def test_sequence_rate_snaps_to_ntsc(fps: float, rate: Fraction) -> None:
     assert InputOptions(sequence_fps=fps).sequence_rate == rate
+
+
+def test_deblur_section(tmp_path: Path) -> None:
+    cfg = load_config()
+    assert (cfg.deblur.enabled, cfg.deblur.temporal, cfg.deblur.weights) == (False, True, None)
+    f = tmp_path / "job.yaml"
+    f.write_text("deblur:\n  enabled: true\n  weights: /w/deblur.safetensors\n")
+    cfg = load_config("default", [f], {"deblur.temporal": False})
+    assert (cfg.deblur.enabled, cfg.deblur.temporal) == (True, False)
+    assert cfg.deblur.weights == Path("/w/deblur.safetensors")
+    assert cfg.model_dump(mode="json")["deblur"]["weights"] == "/w/deblur.safetensors"
+    f.write_text("deblur:\n  enable: true\n")
+    with pytest.raises(ConfigError, match=r"deblur\.enable.*enabled, temporal, weights"):
+        load_config("default", [f])

@@ -30,7 +30,7 @@ from rich.table import Table
 
 from vidrefocus import __version__
 from vidrefocus.config import CODECS, Config, available_presets, load_config
-from vidrefocus.errors import ConfigError, VidRefocusError
+from vidrefocus.errors import ConfigError, InputError, VidRefocusError
 from vidrefocus.eval.bench import BENCHES
 
 __all__ = ["main"]
@@ -132,8 +132,10 @@ def _encode_overrides(args: argparse.Namespace) -> dict[str, Any]:
     }
 
 
-def _config_from(args: argparse.Namespace) -> Config:
-    return load_config(args.preset, args.config, _encode_overrides(args))
+def _config_from(args: argparse.Namespace, overrides: dict[str, Any] | None = None) -> Config:
+    """The preset, the --config files, then the encode options and `overrides` (dotted keys;
+    None values are "not given")."""
+    return load_config(args.preset, args.config, {**_encode_overrides(args), **(overrides or {})})
 
 
 # -- info -------------------------------------------------------------------------------------
@@ -304,10 +306,12 @@ def _add_refocus_args(p: argparse.ArgumentParser) -> None:
         "--fill", action="store_true", help="turn BokehNet's learned fill on (see its card)"
     )
     fill.add_argument("--no-fill", action="store_true", help="turn BokehNet's learned fill off")
+    g.add_argument("--deblur", action=argparse.BooleanOptionalAction, default=None,
+                   help="run DeblurNet first, so the bokeh is rendered from all-in-focus "
+                        "frames (default: deblur.enabled, off)")  # fmt: skip
 
 
 def _refocus_config(args: argparse.Namespace) -> Config:
-    config = _config_from(args)
     overrides = {
         "depth.path": args.depth,
         "depth.units": args.depth_units,
@@ -320,10 +324,9 @@ def _refocus_config(args: argparse.Namespace) -> Config:
         "bokeh.blades": args.blades,
         "bokeh.style": args.style,
         "bokeh.learned_fill": True if args.fill else (False if args.no_fill else None),
+        "deblur.enabled": args.deblur,
     }
-    merged = {k: v for k, v in overrides.items() if v is not None}
-    if merged:
-        config = load_config(args.preset, args.config, {**_encode_overrides(args), **merged})
+    config = _config_from(args, overrides)
     relative = config.depth.units == "relative"
     lens_flags = [f for f in ("f_number", "focal_length", "sensor") if getattr(args, f)]
     if relative and lens_flags:
@@ -367,14 +370,14 @@ def _cmd_plot_focus(args: argparse.Namespace) -> int:
     from vidrefocus.focus_plot import plot_focus
     from vidrefocus.io.writer import check_output_path
     from vidrefocus.refocus import plan_refocus
-    from vidrefocus.stages import FocusStage
+    from vidrefocus.stages import DepthStage, FocusStage
 
     config = _refocus_config(args)
     check_output_path(args.output, [args.input], overwrite=True)
     plan = plan_refocus(args.input, config, focus=args.focus, focus_file=args.focus_file)
     blur = None
     focus_stage = next(s for s in plan.stages if isinstance(s, FocusStage))
-    depth_stage = plan.stages[0]
+    depth_stage = next(s for s in plan.stages if isinstance(s, DepthStage))
     if plan.tracks:
         from vidrefocus.tracking import depth_at_point
 
@@ -390,6 +393,57 @@ def _cmd_plot_focus(args: argparse.Namespace) -> int:
     for note in plan.notes:
         console.print(f"  {note}", highlight=False)
     console.print(f"wrote {args.output}")
+    return 0
+
+
+# -- deblur -----------------------------------------------------------------------------------
+
+
+def _add_deblur_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group("deblur")
+    g.add_argument("--defocus-map", type=Path, metavar="PATH",
+                   help="also write the estimated blur radius of the input. For an image: one "
+                        "file, .png (16-bit grey, value = radius px x 256, clipped at 65535, "
+                        "i.e. 255.996 px; the scale is also in the PNG's Description text) or "
+                        ".exr (float32, px). For a video or image folder: a folder with "
+                        "one map per frame, named like the frames (video: 000000.png, "
+                        "...)")  # fmt: skip
+    g.add_argument("--map-format", choices=("png", "exr"), default="png",
+                   help="file type of the per-frame maps in a --defocus-map folder "
+                        "(default png)")  # fmt: skip
+    g.add_argument("--per-frame", action="store_true",
+                   help="deblur every frame on its own (default: temporal, fusing the previous "
+                        "frame's flow-warped features so the result does not flicker)")  # fmt: skip
+    g.add_argument("--weights", type=Path, metavar="FILE",
+                   help="DeblurNet .safetensors (default: the packaged weights)")  # fmt: skip
+
+
+def _cmd_deblur(args: argparse.Namespace) -> int:
+    from vidrefocus.deblur import deblur, output_kind
+
+    config = _config_from(args, {
+        "deblur.temporal": False if args.per_frame else None,
+        # Absolute, so a worker in another folder (or on another node) finds the same file.
+        "deblur.weights": str(args.weights.resolve()) if args.weights is not None else None,
+    })  # fmt: skip
+    with _progress("deblur", args.quiet or args.json) as on_progress:
+        if _chunked(args):
+            from vidrefocus.runtime.factory import DEBLUR
+
+            if args.defocus_map is not None or output_kind(args.input, args.output) != "video":
+                raise InputError(
+                    f"{args.output}: chunked runs (--workers, --address, --resume, --work-dir) "
+                    "write a video only; drop --defocus-map and image outputs, or run without "
+                    "those options."
+                )
+            result = _run_chunked(args, config, DEBLUR, on_progress)
+            notes = list(result.notes)
+        else:
+            result, notes = deblur(
+                args.input, args.output, config, defocus_map=args.defocus_map,
+                map_format=args.map_format, overwrite=args.overwrite, progress=on_progress,
+            )  # fmt: skip
+    _report(args, result, notes)
     return 0
 
 
@@ -455,6 +509,23 @@ def build_parser() -> argparse.ArgumentParser:
     _add_encode_args(p)
     _add_runtime_args(p)
     p.set_defaults(func=_cmd_refocus)
+
+    p = sub.add_parser(
+        "deblur", help="remove defocus blur (DeblurNet) from a video, an image or an image folder"
+    )
+    p.add_argument("input", type=Path, help="video, image (PNG/JPEG/TIFF) or folder of images")
+    p.add_argument("-o", "--output", type=Path, required=True,
+                   help="a video file (.mp4, .mov, .mkv, ...); for an image input an "
+                        "image of the same format; for a folder input a folder (same file "
+                        "names)")  # fmt: skip
+    p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+    p.add_argument("-q", "--quiet", action="store_true")
+    p.add_argument("--json", action="store_true", help="print a JSON summary")
+    _add_deblur_args(p)
+    _add_config_args(p)
+    _add_encode_args(p)
+    _add_runtime_args(p)
+    p.set_defaults(func=_cmd_deblur)
 
     p = sub.add_parser("plot-focus", help="draw the per-frame focus pull to a PNG")
     p.add_argument("input", type=Path)

@@ -16,6 +16,7 @@ __all__ = [
     "CODECS",
     "BokehOptions",
     "Config",
+    "DeblurOptions",
     "DepthOptions",
     "EncodeOptions",
     "InputOptions",
@@ -99,6 +100,21 @@ class BokehOptions(_Options):
     learned_fill: bool = False
 
 
+class DeblurOptions(_Options):
+    """DeblurNet: remove defocus blur (`vidrefocus deblur`, or first in `vidrefocus refocus`)."""
+
+    enabled: bool = Field(
+        default=False,
+        description="refocus: deblur before depth and bokeh (off: the input is already sharp)",
+    )
+    temporal: bool = Field(
+        default=True, description="carry flow-warped features from frame to frame (no flicker)"
+    )
+    weights: Path | None = Field(
+        default=None, description="DeblurNet safetensors file; None = the packaged weights"
+    )
+
+
 class RuntimeOptions(_Options):
     """Where and how the job runs."""
 
@@ -121,6 +137,7 @@ class Config(_Options):
     lens: LensOptions = LensOptions()
     depth: DepthOptions = DepthOptions()
     bokeh: BokehOptions = BokehOptions()
+    deblur: DeblurOptions = DeblurOptions()
     runtime: RuntimeOptions = RuntimeOptions()
 
 

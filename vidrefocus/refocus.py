@@ -1,4 +1,4 @@
-"""The editor's job: depth + animated focus + BokehNet, assembled into stages and run."""
+"""The editor's job: (deblur +) depth + animated focus + BokehNet, assembled into stages and run."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ from vidrefocus.io.reader import VideoReader
 from vidrefocus.io.writer import check_output_path
 from vidrefocus.layered import RenderSettings
 from vidrefocus.models.bokehnet import BokehNet, default_weights_path, load_fill_net
+from vidrefocus.runtime.factory import deblur_stages
 from vidrefocus.runtime.local import JobResult, Progress, run_local
 from vidrefocus.stages import BokehStage, DepthStage, FocusStage, Stage
 from vidrefocus.tracking import depth_at_point, track_point
@@ -32,7 +33,7 @@ class RefocusPlan:
     """Everything decided before the first frame is rendered.
 
     Attributes:
-        stages: depth -> focus -> bokeh.
+        stages: (deblur ->) depth -> focus -> bokeh.
         states: pts -> focus state of every frame.
         times_s: every frame's time.
         notes: human-readable decisions (style understood, depth source, fill on/off).
@@ -103,6 +104,11 @@ def plan_refocus(
         size=(video.display_width, video.display_height),
     )
     notes.append(f"depth: {config.depth.path} ({config.depth.units})")
+    # Deblur first, so depth alignment, focus and bokeh all see the all-in-focus frames.
+    first: list[Stage] = []
+    if config.deblur.enabled:
+        deblur = deblur_stages(input_path, config)
+        first, notes = deblur.stages, [*notes, *deblur.notes]
     track = _focus_track(info, focus, focus_file, duration)
     tracks: dict[int, list[tuple[float, float]]] = {}
     for i, key in enumerate(track.keys):
@@ -149,6 +155,7 @@ def plan_refocus(
             log.warning("BokehNet fill weights missing; rendering with the classical fill.")
     notes.append(f"BokehNet learned fill: {'on' if fill is not None else 'off'}")
     stages: list[Stage] = [
+        *first,
         DepthStage(depth, pts),
         FocusStage(
             dict(zip(pts, states, strict=True)),

@@ -11,12 +11,23 @@ from typing import Protocol, runtime_checkable
 import torch
 from torch import Tensor
 
-from vidrefocus.config import LensOptions
+from vidrefocus.config import DeblurOptions, LensOptions
+from vidrefocus.errors import ConfigError
 from vidrefocus.focus import FocusState
 from vidrefocus.models.bokehnet import BokehNet
+from vidrefocus.models.deblurnet import DeblurNet, TemporalDeblur, load_deblurnet
 from vidrefocus.optics import blur_scale_px
 
-__all__ = ["BokehStage", "DepthStage", "FocusStage", "FrameBatch", "Stage", "run_stages"]
+__all__ = [
+    "BokehStage",
+    "DeblurStage",
+    "DepthStage",
+    "FocusStage",
+    "FrameBatch",
+    "Stage",
+    "run_stages",
+    "torch_device",
+]
 
 
 @dataclass(frozen=True)
@@ -29,7 +40,9 @@ class FrameBatch:
         time_base: the source stream's time base.
         depth: (B, 1, H, W) float32 disparity-like depth (larger = nearer), once known.
         defocus: (B, 1, H, W) float32 blur radius in px of the input, once estimated.
-        extras: named per-batch outputs of stages (all-in-focus frames, focus state, ...).
+        extras: named per-batch outputs of stages: "input" (the frames as decoded, before
+            DeblurStage replaced them), "radius" (signed blur, px), "all_in_focus" (the frames
+            BokehStage rendered from).
     """
 
     frames: Tensor
@@ -65,6 +78,82 @@ def run_stages(stages: list[Stage], batch: FrameBatch) -> FrameBatch:
     for stage in stages:
         batch = stage(batch)
     return batch
+
+
+def torch_device(name: str | torch.device) -> torch.device:
+    """`runtime.device` ("auto", "cpu", "cuda", or a torch device) as a torch device.
+
+    Raises:
+        ConfigError: "cuda" on a machine where torch sees no GPU.
+    """
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(
+            "runtime.device is 'cuda' but torch sees no GPU here; set runtime.device to "
+            "'auto' or 'cpu'."
+        )
+    return device
+
+
+class DeblurStage:
+    """Remove defocus blur: the all-in-focus frames replace the input frames.
+
+    Frames pass through DeblurNet in time order (`TemporalDeblur`): each one fuses the
+    flow-warped features of the one before, so `reset()` at every chunk start, and let the
+    chunk's warm-up frames rebuild that state. The batch leaves with `frames` = the sharp
+    frames, `defocus` = the estimated blur radius of the input (px, >= 0), and the frames as
+    they came in under `extras["input"]` (the analyst's audit compares the two).
+
+    Args:
+        net: a DeblurNet; it is moved to `device` and put in eval mode.
+        temporal: carry state between frames (False: every frame on its own).
+        device: where the net runs; frames return on the device they came from.
+
+    Example:
+        >>> stage = DeblurStage(DeblurNet(), temporal=False)
+        >>> out = stage(FrameBatch(torch.rand(2, 3, 48, 64), [0, 1], Fraction(1, 24)))
+        >>> tuple(out.defocus.shape), tuple(out.extras["input"].shape)
+        ((2, 1, 48, 64), (2, 3, 48, 64))
+    """
+
+    def __init__(
+        self, net: DeblurNet, *, temporal: bool = True, device: str | torch.device = "cpu"
+    ) -> None:
+        self.device = torch_device(device)
+        self.deblur = TemporalDeblur(net.to(self.device), temporal=temporal)
+
+    @classmethod
+    def from_options(
+        cls, options: DeblurOptions, device: str | torch.device = "auto"
+    ) -> DeblurStage:
+        """The stage a job's `deblur` options describe, with its weights loaded on `device`.
+
+        Raises:
+            InputError: the weights file is missing or not a DeblurNet checkpoint.
+            ConfigError: "cuda" without a GPU.
+        """
+        target = torch_device(device)
+        net = load_deblurnet(options.weights, target)
+        return cls(net, temporal=options.temporal, device=target)
+
+    @property
+    def temporal(self) -> bool:
+        return self.deblur.temporal
+
+    def reset(self) -> None:
+        """Forget the previous frame (chunk start)."""
+        self.deblur.reset()
+
+    def __call__(self, batch: FrameBatch) -> FrameBatch:
+        source = batch.frames.device
+        sharp, defocus = self.deblur(batch.frames.to(self.device))
+        return batch.with_(
+            frames=sharp.to(source),
+            defocus=defocus.to(source),
+            extras={**batch.extras, "input": batch.frames},
+        )
 
 
 class DepthStage:

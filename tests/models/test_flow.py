@@ -85,6 +85,16 @@ class TestDISFlow:
         assert flow.dtype == torch.float32
         assert estimate_flow(frames[0], frames[1], "fast").shape == (1, 2, 40, 56)
 
+    @pytest.mark.parametrize(("h", "w"), [(1, 1), (3, 3), (8, 8), (7, 200), (200, 7), (2, 2000)])
+    def test_tiny_frames(self, h: int, w: int) -> None:
+        # OpenCV's DIS refuses images under 8 px on a side (or under 12 px on both); tiny
+        # frames are padded for it, and a still frame still has no motion.
+        frame = torch.rand(3, h, w)
+        flow, confidence = DISFlow("fast", max_side_px=320).flow_and_confidence(frame, frame)
+        assert flow.shape == (1, 2, h, w)
+        assert confidence.shape == (1, 1, h, w)
+        assert float(flow.abs().max()) < 0.5
+
     def test_errors(self) -> None:
         with pytest.raises(InputError, match="preset"):
             DISFlow("slow")  # type: ignore[arg-type]

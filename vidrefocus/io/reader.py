@@ -121,7 +121,11 @@ class VideoReader:
         self.start_pts = start_pts
         self.end_pts = end_pts
         self.layout: PixelLayout = layout_of(self.video.pix_fmt)
-        self.spec = colour_spec(self.video)
+        # Images are read as RGB (`read_image`); only a video stream has a Y'CbCr rule, and a
+        # float image sequence (32-bit) has none that YCbCrSpec could describe.
+        self.spec: YCbCrSpec | None = (
+            None if self.info.is_image_sequence else colour_spec(self.video)
+        )
         self.decode_errors = 0
 
     @property

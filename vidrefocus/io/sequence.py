@@ -22,7 +22,10 @@ from vidrefocus.errors import InputError
 
 __all__ = [
     "IMAGE_EXTENSIONS",
+    "ImageLayout",
     "ImageSequence",
+    "image_family",
+    "image_layout",
     "read_image",
     "scan_sequence",
     "single_image",
@@ -154,19 +157,73 @@ def read_image(path: Path) -> tuple[Tensor, int]:
     return rgb, bits
 
 
-def write_image(path: Path, rgb: Tensor, bits: int) -> None:
+@dataclass(frozen=True)
+class ImageLayout:
+    """How an image file stores its samples, so a processed copy can be stored the same way.
+
+    Attributes:
+        channels: 1 (grey), 3 (RGB) or 4 (RGB + alpha; OpenCV reads grey + alpha as this too).
+        bits: 8 or 16 (integer samples) or 32 (float samples).
+        alpha: (1, H, W) float32 alpha plane (in [0, 1] for integer files), or None.
+    """
+
+    channels: int
+    bits: int
+    alpha: Tensor | None = None
+
+
+def image_layout(path: Path) -> ImageLayout:
+    """The channels, bit depth and alpha plane of an image file.
+
+    Raises:
+        InputError: unreadable file or unsupported sample type.
+    """
+    arr = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if arr is None:
+        raise InputError(f"{path}: not an image OpenCV can read (is it truncated?).")
+    if arr.dtype == np.uint8:
+        bits, scale = 8, 255.0
+    elif arr.dtype == np.uint16:
+        bits, scale = 16, 65535.0
+    elif arr.dtype in (np.float16, np.float32, np.float64):
+        bits, scale = 32, 1.0  # float alpha is kept as stored
+    else:
+        raise InputError(f"{path}: unsupported sample type {arr.dtype}; use 8/16-bit or float.")
+    channels = 1 if arr.ndim == 2 else arr.shape[2]
+    alpha = None
+    if channels == 4:
+        alpha = torch.from_numpy(arr[:, :, 3].astype(np.float32) / np.float32(scale))[None]
+    return ImageLayout(channels=channels, bits=bits, alpha=alpha)
+
+
+def image_family(path: Path) -> str:
+    """The format an image extension names: ".png", ".tif", ".exr" or ".jpg" ("" if none)."""
+    ext = path.suffix.lower().replace(".tiff", ".tif").replace(".jpeg", ".jpg")
+    return ext if ext in IMAGE_EXTENSIONS else ""
+
+
+def write_image(
+    path: Path, rgb: Tensor, bits: int, *, alpha: Tensor | None = None, grey: bool = False
+) -> None:
     """Write a display-referred RGB frame as an image.
 
     Args:
         path: target file; the extension picks the format (.png, .tif, .exr, .jpg).
         rgb: (3, H, W) float in [0, 1], display-referred.
-        bits: 8 or 16 for integer formats; EXR is always written as float32 linear light.
+        bits: 8 or 16 for integer formats; 32 writes float32 linear light (.tif; EXR is
+            always float32 linear light).
+        alpha: (1, H, W) float alpha plane to store as a fourth channel (not for JPEG), in
+            [0, 1] for integer formats, stored unconverted in float ones.
+        grey: store one channel, the mean of R, G and B (a grey source stays grey).
     Raises:
-        InputError: unsupported extension or bit depth for it.
+        InputError: unsupported extension or bit depth for it, or the file cannot be written.
     """
     ext = path.suffix.lower()
     hwc = rgb.detach().to("cpu", torch.float32).permute(1, 2, 0)
-    if ext == ".exr":
+    if grey:
+        hwc = hwc.mean(dim=2, keepdim=True)
+    linear = ext == ".exr" or (bits == 32 and ext in (".tif", ".tiff"))
+    if linear:
         arr = srgb_to_linear(hwc).numpy().astype(np.float32)
     elif bits == 16 and ext in (".png", ".tif", ".tiff"):
         arr = (hwc.clamp(0, 1) * 65535.0).round().numpy().astype(np.uint16)
@@ -174,5 +231,15 @@ def write_image(path: Path, rgb: Tensor, bits: int) -> None:
         arr = (hwc.clamp(0, 1) * 255.0).round().numpy().astype(np.uint8)
     else:
         raise InputError(f"{path}: cannot write {bits}-bit {ext or 'files without extension'}.")
-    if not cv2.imwrite(str(path), np.ascontiguousarray(arr[:, :, ::-1])):
+    arr = arr[:, :, ::-1]  # OpenCV stores BGR
+    if alpha is not None:
+        if ext in (".jpg", ".jpeg"):
+            raise InputError(f"{path}: JPEG has no alpha channel; write .png or .tif.")
+        plane = alpha.detach().to("cpu", torch.float32)[0].numpy()
+        if not linear:
+            plane = (np.clip(plane, 0, 1) * np.iinfo(arr.dtype).max).round()
+        if grey:
+            arr = np.repeat(arr, 3, axis=2)  # OpenCV writes grey + alpha as BGRA
+        arr = np.concatenate([arr, plane.astype(arr.dtype)[:, :, None]], axis=2)
+    if not cv2.imwrite(str(path), np.ascontiguousarray(arr)):
         raise InputError(f"{path}: could not write the image (is the folder writable?).")

@@ -41,6 +41,9 @@ _PRESETS = {
 # is what codecs and eyes keep sharpest.
 _LUMA_WEIGHTS = (0.2126, 0.7152, 0.0722)
 
+# Smallest side DIS is given: its patches are 8 px and it needs 12 px on one side.
+_DIS_MIN_SIDE = 16
+
 
 def _as_batch(frames: Tensor, name: str) -> Tensor:
     if not isinstance(frames, Tensor) or frames.ndim not in (3, 4) or frames.shape[-3] != 3:
@@ -138,10 +141,17 @@ class DISFlow:
             prev = cv2.resize(previous, size, interpolation=cv2.INTER_AREA)
         else:
             cur, prev = current, previous
+        # DIS refuses images under its 8 px patch on a side (or under 12 px on both): pad tiny
+        # frames by repeating their edges, which adds no motion, and crop the flow back.
+        small_h, small_w = cur.shape
+        pad_h, pad_w = max(0, _DIS_MIN_SIDE - small_h), max(0, _DIS_MIN_SIDE - small_w)
+        if pad_h or pad_w:
+            cur = cv2.copyMakeBorder(cur, 0, pad_h, 0, pad_w, cv2.BORDER_REPLICATE)
+            prev = cv2.copyMakeBorder(prev, 0, pad_h, 0, pad_w, cv2.BORDER_REPLICATE)
         # DIS: I0(x) ~ I1(x + flow(x)), so I0 = current, I1 = previous gives our convention.
         flow = self._dis.calc(np.ascontiguousarray(cur), np.ascontiguousarray(prev), None)
+        flow = np.ascontiguousarray(flow[:small_h, :small_w])
         if scale < 1.0:
-            small_h, small_w = cur.shape
             flow = cv2.resize(flow, (w, h), interpolation=cv2.INTER_LINEAR)
             flow[..., 0] *= w / small_w
             flow[..., 1] *= h / small_h

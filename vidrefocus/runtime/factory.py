@@ -11,12 +11,15 @@ from typing import Any
 
 from vidrefocus.config import Config
 from vidrefocus.errors import ConfigError
-from vidrefocus.stages import Stage
+from vidrefocus.stages import DeblurStage, Stage
 
 __all__ = [
+    "DEBLUR",
     "IDENTITY",
     "BuiltStages",
     "StageFactory",
+    "deblur_notes",
+    "deblur_stages",
     "identity_stages",
     "refocus_factory",
     "refocus_stages",
@@ -106,6 +109,22 @@ def identity_stages(input_path: Path, config: Config) -> BuiltStages:
 
 
 IDENTITY = StageFactory("vidrefocus.runtime.factory:identity_stages")
+
+
+def deblur_notes(stage: DeblurStage, config: Config) -> list[str]:
+    """What a deblur stage was built from, for the job's summary."""
+    weights = config.deblur.weights or "packaged weights"
+    mode = "temporal (flow-warped features)" if stage.temporal else "per frame"
+    return [f"DeblurNet: {weights}, {mode}, on {stage.device}"]
+
+
+def deblur_stages(input_path: Path, config: Config) -> BuiltStages:
+    """DeblurNet alone (`vidrefocus deblur`): the `deblur` options, on `runtime.device`."""
+    stage = DeblurStage.from_options(config.deblur, config.runtime.device)
+    return BuiltStages(stages=[stage], notes=deblur_notes(stage, config))
+
+
+DEBLUR = StageFactory("vidrefocus.runtime.factory:deblur_stages")
 
 
 def refocus_stages(

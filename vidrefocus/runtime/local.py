@@ -7,10 +7,13 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import torch
+from torch import Tensor
 
 from vidrefocus.config import Config
 from vidrefocus.errors import ProcessingError
@@ -18,7 +21,7 @@ from vidrefocus.io.reader import DecodedFrame, VideoReader
 from vidrefocus.io.writer import VideoWriter
 from vidrefocus.stages import FrameBatch, Stage, run_stages
 
-__all__ = ["JobResult", "Progress", "batch_frames", "prefetch", "run_local"]
+__all__ = ["FrameSink", "JobResult", "Progress", "batch_frames", "prefetch", "run_local"]
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +35,14 @@ class Progress:
     frames_done: int
     frames_total: int
     elapsed_s: float
+
+
+class FrameSink(AbstractContextManager, Protocol):
+    """Where processed frames go: `VideoWriter`, `ImageWriter`. Leaving its `with` block
+    normally finishes the output; leaving it by an exception removes what was written."""
+
+    def write(self, rgb: Tensor, pts: int) -> None:
+        """Store one (3, H, W) display-referred frame with its pts."""
 
 
 @dataclass(frozen=True)
@@ -122,6 +133,8 @@ def run_local(
     *,
     overwrite: bool = False,
     progress: Callable[[Progress], None] | None = None,
+    writer: FrameSink | None = None,
+    on_batch: Callable[[FrameBatch], None] | None = None,
 ) -> JobResult:
     """Run decode -> stages -> encode in this process.
 
@@ -132,6 +145,10 @@ def run_local(
         config: validated options.
         overwrite: replace an existing output.
         progress: called after each batch.
+        writer: where the frames go instead of a `VideoWriter` to `output_path` (which is
+            then only reported), e.g. an `ImageWriter`.
+        on_batch: called with each processed batch after its frames were written (to store
+            what stages computed beside the frames, such as defocus maps).
     Returns:
         What was written.
     Raises:
@@ -143,10 +160,11 @@ def run_local(
         fps=config.input.sequence_rate,
         apply_rotation=config.input.apply_rotation,
     )
-    rotation = reader.video.rotation if config.input.apply_rotation else 0
-    writer = VideoWriter(
-        output_path, reader.info, config.encode, overwrite=overwrite, stored_rotation=rotation
-    )
+    if writer is None:
+        rotation = reader.video.rotation if config.input.apply_rotation else 0
+        writer = VideoWriter(
+            output_path, reader.info, config.encode, overwrite=overwrite, stored_rotation=rotation
+        )
     total = reader.video.frame_count
     start = time.perf_counter()
     done = 0
@@ -163,6 +181,8 @@ def run_local(
                 ) from err
             for rgb, pts in zip(out.frames, out.pts, strict=True):
                 writer.write(rgb, pts)
+            if on_batch is not None:
+                on_batch(out)
             done += len(out.pts)
             if progress is not None:
                 progress(Progress(done, total, time.perf_counter() - start))
