@@ -216,6 +216,8 @@ def load_config(
     preset: str | None = "default",
     files: list[Path] | None = None,
     overrides: Mapping[str, Any] | None = None,
+    *,
+    overrides_source: str = "command-line options",
 ) -> Config:
     """Build a `Config`: the preset, then each YAML file, then dotted CLI overrides.
 
@@ -223,6 +225,7 @@ def load_config(
         preset: name of a bundled preset (`available_presets()`), or None for built-in defaults.
         files: YAML files merged in order over the preset.
         overrides: {"encode.crf": 18, ...}; keys use dots, `None` values are skipped.
+        overrides_source: where the overrides came from, for error messages.
     Returns:
         The validated, frozen config.
     Raises:
@@ -246,7 +249,7 @@ def load_config(
         sources.append((str(file), _read_yaml(Path(file))))
     clean = {k: v for k, v in (overrides or {}).items() if v is not None}
     if clean:
-        sources.append(("command-line options", _dotted(clean)))
+        sources.append((overrides_source, _dotted(clean)))
     for source, layer in sources:
         # Validate each layer on its own first so an error names the file it came from.
         try:

@@ -113,6 +113,7 @@ BENCHES = {
     "io": "vidrefocus.eval.bench_io",
     "bokeh": "vidrefocus.eval.bench_bokeh",
     "deblur": "vidrefocus.eval.bench_deblur",
+    "runtime": "vidrefocus.eval.bench_runtime",
 }
 
 

@@ -1,4 +1,8 @@
-"""Process one chunk in this process: decode -> stages (with warm-up) -> video-only encode."""
+"""Process one chunk in this process: decode -> stages (with warm-up) -> video-only encode.
+
+Decoding and encoding run in threads of their own (`prefetch`, `WriteBehind`), so they overlap
+the stages.
+"""
 
 from __future__ import annotations
 
@@ -18,7 +22,7 @@ from vidrefocus.io.probe import MediaInfo
 from vidrefocus.io.reader import VideoReader
 from vidrefocus.io.writer import VideoWriter
 from vidrefocus.runtime.factory import StageFactory
-from vidrefocus.runtime.local import batch_frames, prefetch
+from vidrefocus.runtime.local import WriteBehind, batch_frames, prefetch
 from vidrefocus.runtime.plan import Chunk
 from vidrefocus.stages import Stage, run_stages
 
@@ -143,7 +147,7 @@ def process_chunk(
     last_pts = chunk.start_pts
     warmed = 0
     written = 0
-    with writer:
+    with writer, WriteBehind(writer, config.runtime.queue_frames) as sink:
         # Frames between the seek keyframe and the warm-up start are decoded but not processed.
         frames = (f for f in iter(reader) if f.pts >= chunk.warmup_pts)
         queued = prefetch(frames, config.runtime.queue_frames)
@@ -168,7 +172,7 @@ def process_chunk(
                         "or run without --workers."
                     )
             for rgb, pts in zip(out.frames, out.pts, strict=True):
-                writer.write(rgb, pts)
+                sink.write(rgb, pts)
             written += len(out.pts)
             last_pts = out.pts[-1]
             if progress is not None:

@@ -1,4 +1,4 @@
-"""In-process execution: decode thread -> stages -> encode, with bounded queues."""
+"""In-process execution: decode thread -> stages -> encode thread, with bounded queues."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
+from types import TracebackType
 from typing import Protocol
 
 import torch
@@ -21,7 +22,15 @@ from vidrefocus.io.reader import DecodedFrame, VideoReader
 from vidrefocus.io.writer import VideoWriter
 from vidrefocus.stages import FrameBatch, Stage, run_stages
 
-__all__ = ["FrameSink", "JobResult", "Progress", "batch_frames", "prefetch", "run_local"]
+__all__ = [
+    "FrameSink",
+    "JobResult",
+    "Progress",
+    "WriteBehind",
+    "batch_frames",
+    "prefetch",
+    "run_local",
+]
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +104,63 @@ def prefetch(frames: Iterator[DecodedFrame], depth: int) -> Iterator[DecodedFram
         thread.join(timeout=5)
 
 
+class WriteBehind:
+    """Writes frames to a sink from a background thread, up to `depth` frames behind.
+
+    Encoding (colour conversion, the codec, the muxer) then overlaps the stages of the next
+    batch; PyAV and numpy release the GIL while they work. Frames reach the sink in order,
+    from one thread. An error in the sink is re-raised in the caller at its next `write` or
+    when the `with` block ends; leaving the block by an exception drops the queued frames.
+
+    Args:
+        sink: where the frames go (its own `with` block is the caller's).
+        depth: frames that may wait in the queue, >= 1.
+
+    Example:
+        >>> with writer, WriteBehind(writer, 8) as sink:  # doctest: +SKIP
+        ...     sink.write(rgb, pts)
+    """
+
+    def __init__(self, sink: FrameSink, depth: int) -> None:
+        self._sink = sink
+        self._queue: queue.Queue[object] = queue.Queue(maxsize=max(1, depth))
+        self._error: BaseException | None = None
+        self._abort = False
+        self._thread = threading.Thread(target=self._work, name="vidrefocus-encode", daemon=True)
+        self._thread.start()
+
+    def _work(self) -> None:
+        # Runs until the end marker, even after an error, so that `write` never blocks on a
+        # full queue nobody empties.
+        while (item := self._queue.get()) is not _DONE:
+            if self._error is None and not self._abort:
+                try:
+                    self._sink.write(*item)  # type: ignore[misc]
+                except BaseException as err:  # handed to the caller, which re-raises it
+                    self._error = err
+
+    def write(self, rgb: Tensor, pts: int) -> None:
+        """Queue one (3, H, W) display-referred frame with its pts (blocks while full)."""
+        if self._error is not None:
+            raise self._error
+        self._queue.put((rgb, pts))
+
+    def __enter__(self) -> WriteBehind:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._abort = exc_type is not None
+        self._queue.put(_DONE)
+        self._thread.join()
+        if exc_type is None and self._error is not None:
+            raise self._error
+
+
 def batch_frames(
     frames: Iterator[DecodedFrame], size: int, *, split_at: int | None = None
 ) -> Iterator[FrameBatch]:
@@ -147,7 +213,8 @@ def run_local(
         progress: called after each batch.
         writer: where the frames go instead of a `VideoWriter` to `output_path` (which is
             then only reported), e.g. an `ImageWriter`.
-        on_batch: called with each processed batch after its frames were written (to store
+        on_batch: called with each processed batch after its frames were queued for the
+            encoder (to store
             what stages computed beside the frames, such as defocus maps).
     Returns:
         What was written.
@@ -170,7 +237,7 @@ def run_local(
     done = 0
     for stage in stages:
         stage.reset()
-    with writer:
+    with writer, WriteBehind(writer, config.runtime.queue_frames) as sink:
         frames = prefetch(iter(reader), config.runtime.queue_frames)
         for batch in batch_frames(frames, config.runtime.batch_size):
             try:
@@ -180,7 +247,7 @@ def run_local(
                     f"{input_path}: processing failed at pts {batch.pts[0]}: {err}"
                 ) from err
             for rgb, pts in zip(out.frames, out.pts, strict=True):
-                writer.write(rgb, pts)
+                sink.write(rgb, pts)
             if on_batch is not None:
                 on_batch(out)
             done += len(out.pts)

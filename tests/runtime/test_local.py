@@ -1,0 +1,97 @@
+"""In-process execution: the encode thread keeps order, surfaces the sink's errors, and a
+stage failure leaves no output."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+import torch
+from torch import Tensor
+
+from vidrefocus.config import load_config
+from vidrefocus.errors import ProcessingError
+from vidrefocus.io.reader import VideoReader
+from vidrefocus.runtime.local import WriteBehind, run_local
+from vidrefocus.stages import FrameBatch
+
+
+class ListSink:
+    """Records what it is given and the thread that gave it; fails at `fail_at` if set, and
+    holds its first frame until `gate` is set."""
+
+    def __init__(self, fail_at: int | None = None) -> None:
+        self.pts: list[int] = []
+        self.threads: set[str] = set()
+        self.fail_at = fail_at
+        self.gate = threading.Event()
+        self.gate.set()
+
+    def write(self, rgb: Tensor, pts: int) -> None:
+        self.gate.wait()
+        if pts == self.fail_at:
+            raise ProcessingError(f"encoder stopped at pts {pts}")
+        self.pts.append(pts)
+        self.threads.add(threading.current_thread().name)
+
+
+def _feed(sink: ListSink, depth: int, frames: int, fail: BaseException | None = None) -> None:
+    with WriteBehind(sink, depth) as behind:  # type: ignore[arg-type]
+        for pts in range(frames):
+            behind.write(torch.zeros(3, 2, 2), pts)
+        if fail is not None:
+            raise fail
+
+
+def test_write_behind_keeps_order_off_the_caller_thread() -> None:
+    sink = ListSink()
+    _feed(sink, depth=2, frames=50)
+    assert sink.pts == list(range(50))
+    assert sink.threads == {"vidrefocus-encode"}
+
+
+def test_write_behind_reraises_the_sink_error() -> None:
+    sink = ListSink(fail_at=5)
+    with pytest.raises(ProcessingError, match="pts 5"):
+        _feed(sink, depth=1, frames=50)
+    assert sink.pts == [0, 1, 2, 3, 4]
+
+
+def test_write_behind_drops_queued_frames_when_the_caller_fails() -> None:
+    sink = ListSink()
+    sink.gate.clear()  # the first frame is being encoded while the caller fails
+    threading.Timer(0.2, sink.gate.set).start()
+    with pytest.raises(KeyboardInterrupt):
+        _feed(sink, depth=64, frames=10, fail=KeyboardInterrupt())
+    # at most the frame in the encoder when the caller failed
+    assert sink.pts in ([], [0]), "queued frames were encoded after the caller failed"
+
+
+class FailAt:
+    """Identity stage that raises at a given pts."""
+
+    def __init__(self, pts: int) -> None:
+        self.pts = pts
+
+    def reset(self) -> None:
+        pass
+
+    def __call__(self, batch: FrameBatch) -> FrameBatch:
+        if self.pts in batch.pts:
+            raise RuntimeError("stage exploded")
+        return batch
+
+
+def test_run_local_identity_and_failure(vfr_clip: Path, tmp_path: Path) -> None:
+    config = load_config(overrides={"encode.codec": "ffv1"})
+    out = tmp_path / "out.mkv"
+    result = run_local(vfr_clip, out, [], config)
+    frames = list(VideoReader(out))
+    assert result.frames == len(frames) == 30
+    source = list(VideoReader(vfr_clip))
+    assert all(torch.equal(a.rgb, b.rgb) for a, b in zip(source, frames, strict=True))
+    failing = tmp_path / "failing.mkv"
+    with pytest.raises(ProcessingError, match="stage exploded"):
+        run_local(vfr_clip, failing, [FailAt(source[20].pts)], config)  # type: ignore[list-item]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.mkv"], "partial output left"
