@@ -546,7 +546,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     from vidrefocus.eval.bench import run_bench
 
     report = run_bench(args.what, size=args.size, seconds=args.seconds, repeat=args.repeat)
-    console.print(report.markdown())
+    sys.stdout.write(report.markdown() + "\n")  # no wrapping: the table is pasted as is
     if args.json_out is not None:
         args.json_out.write_text(json.dumps(report.to_dict(), indent=2))
     return 0
