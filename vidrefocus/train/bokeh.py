@@ -30,7 +30,7 @@ from vidrefocus.errors import ConfigError
 from vidrefocus.eval.reference_render import reference_render
 from vidrefocus.layered import RenderSettings, render_layered
 from vidrefocus.models.bokehnet import FillNet, default_weights_path
-from vidrefocus.train.scenes import make_scene
+from vidrefocus.train.scenes import SOFT_IMAGES, make_scene
 
 __all__ = [
     "PhotoTextures",
@@ -42,9 +42,6 @@ __all__ = [
 ]
 
 log = logging.getLogger(__name__)
-
-# Kodak images the data README flags as naturally blurred: they would teach blur as texture.
-_SOFT_IMAGES = {"kodim04", "kodim05", "kodim15", "kodim18", "kodim23", "coffee"}
 
 
 @dataclass(frozen=True)
@@ -83,12 +80,12 @@ class PhotoTextures:
         files = sorted(p for p in folder.rglob("*.png") if "depth" not in p.parts)
         self.images = []
         for p in files:
-            if p.stem in _SOFT_IMAGES:
+            if p.stem in SOFT_IMAGES:
                 continue
             arr = cv2.imread(str(p), cv2.IMREAD_COLOR)
             if arr is not None:
                 self.images.append(torch.from_numpy(arr[8:-8, 8:-8, ::-1].copy()))
-        self.names = [p.relative_to(folder).as_posix() for p in files if p.stem not in _SOFT_IMAGES]
+        self.names = [p.relative_to(folder).as_posix() for p in files if p.stem not in SOFT_IMAGES]
 
     def __call__(self, h: int, w: int, g: torch.Generator) -> Tensor:
         img = self.images[int(torch.randint(len(self.images), (1,), generator=g))]

@@ -29,12 +29,9 @@ from vidrefocus.aperture import ApertureSpec
 from vidrefocus.color import linear_to_srgb, srgb_to_linear
 from vidrefocus.layered import RenderSettings, render_layered
 from vidrefocus.models.flow import DISFlow
-from vidrefocus.train.scenes import dead_leaves
+from vidrefocus.train.scenes import SOFT_IMAGES, dead_leaves
 
 __all__ = ["ClipConfig", "SharpSources", "make_clip"]
-
-# Images the data README flags as naturally blurred: they would teach blur as texture.
-SOFT_IMAGES = {"kodim04", "kodim05", "kodim15", "kodim18", "kodim23", "coffee"}
 
 
 @dataclass(frozen=True)

@@ -17,9 +17,13 @@ from torch import Tensor
 
 from vidrefocus.color import linear_to_srgb, srgb_to_linear
 
-__all__ = ["SCENE_KINDS", "LayeredScene", "dead_leaves", "make_scene"]
+__all__ = ["SCENE_KINDS", "SOFT_IMAGES", "LayeredScene", "dead_leaves", "make_scene"]
 
 SCENE_KINDS = ("step", "occluder", "slant", "three", "random")
+
+# Training photos the data README flags as naturally blurred (stems): they would teach blur
+# as texture, so every trainer leaves them out.
+SOFT_IMAGES = frozenset({"kodim04", "kodim05", "kodim15", "kodim18", "kodim23", "coffee"})
 
 
 @dataclass(frozen=True)
