@@ -185,12 +185,20 @@ def test_info_human(tenbit_clip: Path, capsys: pytest.CaptureFixture[str]) -> No
     assert "audio" in out
 
 
+def _default_sigint() -> None:
+    # A shell without job control starts background commands with SIGINT ignored, and
+    # children inherit that (Python then installs no KeyboardInterrupt handler). The CLI is
+    # tested as a user at a terminal runs it, however the test run itself was started.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _cli(*args: str) -> subprocess.Popen[str]:
     return subprocess.Popen(
         [sys.executable, "-m", "vidrefocus.cli", *args],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=_default_sigint,
     )
 
 
