@@ -56,7 +56,9 @@ def test_refocus_keeps_frames_pts_and_audio(
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        ([], "needs depth"),
+        (["--depth-source", "sequence"], "needs a folder of depth maps"),
+        (["--depth", "DEPTH", "--depth-source", "builtin"], "drop one of the two"),
+        (["--f-number", "2"], "depth is estimated"),
         (["--depth", "DEPTH", "--depth-units", "relative", "--f-number", "2"], "needs metric"),
         (["--depth", "DEPTH", "--strength", "10"], "applies to relative depth"),
         (["--depth", "DEPTH", "--focus", "1s:2m, 0.5s:3m"], "is not after"),

@@ -77,11 +77,32 @@ class LensOptions(_Options):
 
 
 class DepthOptions(_Options):
-    """Where depth comes from and what its values mean."""
+    """Where depth comes from, what its values mean, and how it is cleaned up."""
 
+    source: Literal["auto", "sequence", "model", "builtin"] = Field(
+        default="auto",
+        description="auto: the user's sequence if given, else Depth Anything V2 if its weights "
+        "are on this machine, else the built-in DepthNet",
+    )
     path: str | None = Field(default=None, description="folder of per-frame depth maps")
-    units: Literal["mm", "m", "inverse-m", "relative"] = "mm"
+    units: Literal["mm", "m", "inverse-m", "relative"] | None = Field(
+        default=None,
+        description="of the user's sequence; None = its depth.json (a vidrefocus depth "
+        "export), else mm",
+    )
     near_is_bright: bool = True
+    model: str = Field(
+        default="small",
+        description="Depth Anything V2: small, base, large, a hub id or a local folder",
+    )
+    stabilize: bool = Field(
+        default=True, description="temporal stabilisation and edge alignment (every source)"
+    )
+    cache_dir: str | None = Field(
+        default=None,
+        description="where estimated depth is kept between runs; None = $VIDREFOCUS_CACHE_DIR "
+        "or ~/.cache/vidrefocus",
+    )
 
 
 class BokehOptions(_Options):

@@ -10,9 +10,9 @@ from typing import Literal
 
 from vidrefocus.config import Config
 from vidrefocus.errors import InputError
-from vidrefocus.io.defocus_map import DEFOCUS_MAP_EXTENSIONS, DEFOCUS_PNG_SCALE, write_defocus_map
 from vidrefocus.io.formats import CONTAINERS
 from vidrefocus.io.image_writer import ImageWriter
+from vidrefocus.io.maps import DEFOCUS_MAP_EXTENSIONS, DEFOCUS_PNG_SCALE, write_defocus_map
 from vidrefocus.io.probe import probe
 from vidrefocus.io.sequence import IMAGE_EXTENSIONS, ImageSequence, scan_sequence, single_image
 from vidrefocus.io.staged import StagedOutput

@@ -10,9 +10,11 @@ from pathlib import Path
 
 from vidrefocus.aperture import ApertureSpec
 from vidrefocus.config import Config
+from vidrefocus.depth import choose_depth, prepare_depth
+from vidrefocus.depth_temporal import DepthStabilizer
 from vidrefocus.errors import InputError
 from vidrefocus.focus import FocusKey, FocusState, FocusTrack
-from vidrefocus.io.depth import DepthSequence
+from vidrefocus.io.depth import DepthSequence, sequence_units
 from vidrefocus.io.probe import MediaInfo, frame_pts
 from vidrefocus.io.reader import VideoReader
 from vidrefocus.io.writer import check_output_path
@@ -81,7 +83,7 @@ def plan_refocus(
     """Resolve depth, focus (tracking point keys) and the look into stages.
 
     Raises:
-        InputError: no depth given, bad depth, bad keyframes, an unknown style.
+        InputError: bad depth (or missing model weights), bad keyframes, an unknown style.
     """
     reader = VideoReader(input_path, fps=config.input.sequence_rate)
     info, video = reader.info, reader.video
@@ -92,18 +94,23 @@ def plan_refocus(
     duration = video.duration_s or (times[-1] if times else Fraction(0))
     notes: list[str] = []
     if config.depth.path is None:
-        raise InputError(
-            f"{input_path}: refocusing needs depth. Pass --depth FOLDER with one depth map "
-            "per frame (16-bit PNG in millimetres by default; see --depth-units)."
-        )
+        # --depth auto: estimate (or reuse cached) depth for the whole clip first, so the
+        # focus of a tracked point can be read before any frame is rendered.
+        config, depth_notes = prepare_depth(input_path, config)
+    else:
+        depth_notes = [choose_depth(config).note]
+    notes.extend(depth_notes)
+    units = sequence_units(config.depth.path, config.depth.units)
     depth = DepthSequence(
         config.depth.path,
         units=config.depth.units,
         near_is_bright=config.depth.near_is_bright,
         frame_count=len(pts),
         size=(video.display_width, video.display_height),
+        # 256 steps of metric depth (mm, m or 1/m) are a broken export, never intended.
+        expect_16bit=units != "relative",
     )
-    notes.append(f"depth: {config.depth.path} ({config.depth.units})")
+    stabilizer = DepthStabilizer(metric=depth.metric) if config.depth.stabilize else None
     # Deblur first, so depth alignment, focus and bokeh all see the all-in-focus frames.
     first: list[Stage] = []
     if config.deblur.enabled:
@@ -156,7 +163,7 @@ def plan_refocus(
     notes.append(f"BokehNet learned fill: {'on' if fill is not None else 'off'}")
     stages: list[Stage] = [
         *first,
-        DepthStage(depth, pts),
+        DepthStage(depth, pts, stabilizer),
         FocusStage(
             dict(zip(pts, states, strict=True)),
             lens,

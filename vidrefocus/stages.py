@@ -12,16 +12,19 @@ import torch
 from torch import Tensor
 
 from vidrefocus.config import DeblurOptions, LensOptions
+from vidrefocus.depth_temporal import DepthStabilizer
 from vidrefocus.errors import ConfigError
 from vidrefocus.focus import FocusState
 from vidrefocus.models.bokehnet import BokehNet
 from vidrefocus.models.deblurnet import DeblurNet, TemporalDeblur, load_deblurnet
+from vidrefocus.models.depth import DepthEstimator
 from vidrefocus.optics import blur_scale_px
 
 __all__ = [
     "BokehStage",
     "DeblurStage",
     "DepthStage",
+    "EstimateDepthStage",
     "FocusStage",
     "FrameBatch",
     "Stage",
@@ -157,23 +160,60 @@ class DeblurStage:
 
 
 class DepthStage:
-    """Attach each frame's depth from a per-frame provider, looked up by pts.
+    """Attach each frame's depth from a per-frame provider (a user's sequence), by pts.
 
     Args:
         provider: `provider[i]` -> (1, 1, H, W) disparity of frame i.
         frame_pts: every frame's pts in presentation order (index -> pts).
+        stabilizer: temporal stabilisation and edge alignment against the batch's frames
+            (None: the maps are used as they are).
     """
 
-    def __init__(self, provider: Sequence[Tensor], frame_pts: Sequence[int]) -> None:
+    def __init__(
+        self,
+        provider: Sequence[Tensor],
+        frame_pts: Sequence[int],
+        stabilizer: DepthStabilizer | None = None,
+    ) -> None:
         self.provider = provider
         self.index = {pts: i for i, pts in enumerate(frame_pts)}
+        self.stabilizer = stabilizer
 
     def reset(self) -> None:
-        """Stateless."""
+        """Forget the stabiliser's previous frame."""
+        if self.stabilizer is not None:
+            self.stabilizer.reset()
 
     def __call__(self, batch: FrameBatch) -> FrameBatch:
         depth = torch.cat([self.provider[self.index[p]] for p in batch.pts]).to(batch.frames)
+        if self.stabilizer is not None:
+            depth = self.stabilizer(depth, batch.frames).to(batch.frames)
         return batch.with_(depth=depth)
+
+
+class EstimateDepthStage:
+    """Estimate each frame's depth from the frames (a network), then stabilise it.
+
+    Args:
+        estimator: a `models.depth.DepthEstimator` (the built-in DepthNet, Depth Anything).
+        stabilizer: temporal stabilisation and edge alignment (None: raw estimates).
+    """
+
+    def __init__(self, estimator: DepthEstimator, stabilizer: DepthStabilizer | None) -> None:
+        self.estimator = estimator
+        self.stabilizer = stabilizer
+
+    def reset(self) -> None:
+        """Forget the previous frame (estimator and stabiliser)."""
+        self.estimator.reset()
+        if self.stabilizer is not None:
+            self.stabilizer.reset()
+
+    def __call__(self, batch: FrameBatch) -> FrameBatch:
+        depth = self.estimator(batch.frames)
+        if self.stabilizer is not None:
+            depth = self.stabilizer(depth, batch.frames)
+        return batch.with_(depth=depth.to(batch.frames))
 
 
 class FocusStage:

@@ -108,3 +108,32 @@ def test_bad_depth(tmp_path: Path, case: str, message: str) -> None:
 
     with pytest.raises(InputError, match=message):
         load_first()
+
+
+def test_exr_sequence(tmp_path: Path) -> None:
+    """EXR maps read without OpenCV's OpenEXR (this OpenCV wheel has none): through FFmpeg."""
+    from vidrefocus.io.maps import write_map
+
+    folder = tmp_path / "d"
+    folder.mkdir()
+    for i, metres in enumerate((2.0, 4.0)):
+        values = torch.full((1, 6, 8), metres)
+        values[0, 0, 0] = 1.0
+        write_map(folder / f"{i:06d}.exr", values, png_scale=1, description="m")
+    seq = DepthSequence(folder, units="m", frame_count=2)
+    torch.testing.assert_close(seq[1][0, 0, 1, 1], torch.tensor(0.25))
+    torch.testing.assert_close(seq[0][0, 0, 0, 0], torch.tensor(1.0))
+
+
+def test_exr_images_round_trip(tmp_path: Path) -> None:
+    from vidrefocus.io.sequence import read_image, write_image
+
+    g = torch.Generator().manual_seed(0)
+    rgb = torch.rand(3, 6, 7, generator=g)
+    write_image(tmp_path / "a.exr", rgb, 32, alpha=torch.rand(1, 6, 7, generator=g))
+    back, bits = read_image(tmp_path / "a.exr")
+    assert bits == 32
+    torch.testing.assert_close(back, rgb, atol=1e-6, rtol=0)
+    write_image(tmp_path / "g.exr", rgb, 32, grey=True)
+    back, _ = read_image(tmp_path / "g.exr")
+    torch.testing.assert_close(back, rgb.mean(0, keepdim=True).expand(3, -1, -1), atol=1e-6, rtol=0)

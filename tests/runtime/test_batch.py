@@ -139,7 +139,9 @@ def test_batch_over_a_folder(
     folder.mkdir()
     shutil.copy(clip, folder / "a.mp4")
     shutil.copytree(depth, folder / "a_depth")
-    shutil.copy(clip, folder / "b.mp4")  # no b_depth/: refocusing it fails, a.mp4 does not
+    shutil.copy(clip, folder / "b.mp4")
+    (folder / "b_depth").mkdir()  # one map for a longer clip: refocusing b fails, a does not
+    shutil.copy(next(iter(sorted(depth.iterdir()))), folder / "b_depth" / "000000.png")
     (folder / "notes.txt").write_text("not a video")
     lossless = tmp_path / "lossless.yaml"
     lossless.write_text("encode: {codec: ffv1}\n")
@@ -149,7 +151,7 @@ def test_batch_over_a_folder(
     summary = _summary(capsys)
     assert summary["a.mp4"][:2] == ["done", 0]
     assert summary["b.mp4"][:2] == ["failed", 2]
-    assert "refocusing needs depth" in summary["b.mp4"][2]
+    assert "give exactly one map per frame" in summary["b.mp4"][2]
     assert len(list(VideoReader(out / "a.mkv"))) == FRAMES  # FFV1 fits .mkv, not .mp4
     # the same folder as transcodes: other jobs, other outputs are replaced (batch wrote them)
     assert _batch(folder, "-o", out, "--workers", "0", "--config", lossless,

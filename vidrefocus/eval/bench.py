@@ -114,6 +114,7 @@ BENCHES = {
     "bokeh": "vidrefocus.eval.bench_bokeh",
     "deblur": "vidrefocus.eval.bench_deblur",
     "runtime": "vidrefocus.eval.bench_runtime",
+    "depth": "vidrefocus.eval.bench_depth",
 }
 
 

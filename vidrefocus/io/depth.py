@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from fractions import Fraction
 from pathlib import Path
@@ -13,17 +14,39 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from vidrefocus.errors import InputError
-
-# cv2 comes through io.sequence, which enables OpenEXR before OpenCV is first imported.
+from vidrefocus.io.maps import read_exr
 from vidrefocus.io.sequence import cv2, scan_sequence
 
-__all__ = ["DEPTH_UNITS", "DepthSequence"]
+__all__ = ["DEPTH_SIDECAR", "DEPTH_UNITS", "DepthSequence", "read_sidecar", "sequence_units"]
 
 log = logging.getLogger(__name__)
 
 DepthUnits = Literal["mm", "m", "inverse-m", "relative"]
 DEPTH_UNITS: tuple[str, ...] = ("mm", "m", "inverse-m", "relative")
 _SEQUENCE_EXTENSIONS = (".png", ".tif", ".tiff", ".exr", ".npy")
+# What `vidrefocus depth` writes beside its maps: units, orientation, PNG scale, provider.
+DEPTH_SIDECAR = "depth.json"
+
+
+def read_sidecar(folder: Path | str) -> dict | None:
+    """The `depth.json` a vidrefocus depth export carries, or None (absent or unreadable)."""
+    path = Path(folder) / DEPTH_SIDECAR
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(data, dict) or data.get("units") not in DEPTH_UNITS:
+        log.warning("%s: not a vidrefocus depth description; ignoring it.", path)
+        return None
+    return data
+
+
+def sequence_units(folder: Path | str, units: str | None) -> str:
+    """The units of a depth folder: as given, else its `depth.json`'s, else "mm"."""
+    if units is not None:
+        return units
+    sidecar = read_sidecar(folder)
+    return str(sidecar["units"]) if sidecar is not None else "mm"
 
 
 class DepthSequence:
@@ -35,8 +58,10 @@ class DepthSequence:
     Args:
         path: a folder of numbered depth images (PNG/TIFF 8 or 16 bit, EXR, NPY).
         units: what the values are: "mm" or "m" (distance), "inverse-m" (disparity in 1/m),
-            or "relative" (any monotonic depth, normalised per sequence to [0, 1]).
-        near_is_bright: for "relative" only: True if larger values are nearer.
+            or "relative" (any monotonic depth, normalised per sequence to [0, 1]); None =
+            what the folder's `depth.json` says (a `vidrefocus depth` export), else "mm".
+        near_is_bright: for "relative" only: True if larger values are nearer (a
+            `depth.json` overrides it when `units` is None).
         frame_count: the footage's frame count, to validate against.
         size: the footage's (width, height); maps of another size are resampled, warned.
         expect_16bit: refuse 8-bit files (metric depth in 8 bits is a mistake).
@@ -50,13 +75,18 @@ class DepthSequence:
         self,
         path: Path | str,
         *,
-        units: DepthUnits = "mm",
+        units: DepthUnits | None = "mm",
         near_is_bright: bool = True,
         frame_count: int | None = None,
         size: tuple[int, int] | None = None,
         expect_16bit: bool = False,
     ) -> None:
         self.path = Path(path)
+        sidecar = read_sidecar(self.path) if units is None else None
+        if units is None:
+            units = sidecar["units"] if sidecar is not None else "mm"
+            if sidecar is not None:
+                near_is_bright = bool(sidecar.get("near_is_bright", near_is_bright))
         if units not in DEPTH_UNITS:
             raise InputError(f"depth units {units!r} unknown; use one of {', '.join(DEPTH_UNITS)}.")
         self.units = units
@@ -84,6 +114,12 @@ class DepthSequence:
             )
         self.metric = units != "relative"
         self._range: tuple[float, float] | None = None
+        self._said_constant = False
+        if sidecar is not None and units == "relative":
+            # A vidrefocus export states its range: no pass over every map to find it.
+            scale = sidecar.get("png_scale") if self.files[0].suffix.lower() == ".png" else 1.0
+            if isinstance(scale, int | float) and scale > 0:
+                self._range = (0.0, float(scale))
 
     def __len__(self) -> int:
         return len(self.files)
@@ -93,6 +129,8 @@ class DepthSequence:
         if path.suffix.lower() == ".npy":
             # allow_pickle=False: a depth file must never run code.
             arr = np.load(path, allow_pickle=False)
+        elif path.suffix.lower() == ".exr":
+            arr = read_exr(path)
         else:
             arr = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
             if arr is None:
@@ -164,8 +202,14 @@ class DepthSequence:
             raise InputError(f"{self.path}: no depth map for frame {index}.")
         path = self.files[index]
         values = self._read_raw(index)
-        if self.units != "relative" and float(values.max()) == float(values.min()):
-            log.warning("%s: the depth map is constant: every pixel is at one distance.", path)
+        constant = float(values.max()) == float(values.min())
+        if self.units != "relative" and constant and not self._said_constant:
+            self._said_constant = True
+            log.warning(
+                "%s: the depth map is constant: every pixel is at one distance (said once "
+                "per sequence).",
+                path,
+            )
         disp = torch.from_numpy(np.ascontiguousarray(self._disparity(values, path)))[None, None]
         if self.size is not None and (disp.shape[-1], disp.shape[-2]) != self.size:
             if index == 0:

@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
-# OpenCV reads EXR only when this is set before the module is imported.
-os.environ.setdefault("OPENCV_IO_ENABLE_OPENEXR", "1")
-
 import re
 from dataclasses import dataclass
 from fractions import Fraction
@@ -19,6 +14,7 @@ from torch import Tensor
 
 from vidrefocus.color import linear_to_srgb, srgb_to_linear
 from vidrefocus.errors import InputError
+from vidrefocus.io.maps import exr_bytes, read_exr
 
 __all__ = [
     "IMAGE_EXTENSIONS",
@@ -129,15 +125,18 @@ def read_image(path: Path) -> tuple[Tensor, int]:
     Raises:
         InputError: unreadable file, or NaN/inf values.
     """
-    arr = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if arr is None:
-        raise InputError(f"{path}: not an image OpenCV can read (is it truncated?).")
+    if path.suffix.lower() == ".exr":
+        arr = read_exr(path)  # already R, G, B order
+    else:
+        arr = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        if arr is None:
+            raise InputError(f"{path}: not an image OpenCV can read (is it truncated?).")
+        if arr.ndim == 3 and arr.shape[2] >= 3:
+            arr = np.concatenate([arr[:, :, 2::-1], arr[:, :, 3:]], axis=2)  # OpenCV: BGR(A)
     if arr.ndim == 2:
         arr = arr[:, :, None]
     if arr.shape[2] == 4:
         arr = arr[:, :, :3]
-    if arr.shape[2] == 3:
-        arr = arr[:, :, ::-1]  # OpenCV stores BGR
     if arr.dtype == np.uint8:
         bits, rgb = 8, torch.from_numpy(arr.astype(np.float32) / 255.0)
     elif arr.dtype == np.uint16:
@@ -231,7 +230,6 @@ def write_image(
         arr = (hwc.clamp(0, 1) * 255.0).round().numpy().astype(np.uint8)
     else:
         raise InputError(f"{path}: cannot write {bits}-bit {ext or 'files without extension'}.")
-    arr = arr[:, :, ::-1]  # OpenCV stores BGR
     if alpha is not None:
         if ext in (".jpg", ".jpeg"):
             raise InputError(f"{path}: JPEG has no alpha channel; write .png or .tif.")
@@ -241,5 +239,13 @@ def write_image(
         if grey:
             arr = np.repeat(arr, 3, axis=2)  # OpenCV writes grey + alpha as BGRA
         arr = np.concatenate([arr, plane.astype(arr.dtype)[:, :, None]], axis=2)
+    if ext == ".exr":
+        try:
+            path.write_bytes(exr_bytes(arr[:, :, 0] if arr.shape[2] == 1 else arr))
+        except OSError as err:
+            raise InputError(f"{path}: could not write the image ({err.strerror}).") from err
+        return
+    if arr.shape[2] >= 3:
+        arr = np.concatenate([arr[:, :, 2::-1], arr[:, :, 3:]], axis=2)  # OpenCV: BGR(A)
     if not cv2.imwrite(str(path), np.ascontiguousarray(arr)):
         raise InputError(f"{path}: could not write the image (is the folder writable?).")

@@ -27,7 +27,7 @@ from safetensors.torch import load_file
 from torch import Tensor, nn
 
 from vidrefocus.errors import InputError
-from vidrefocus.models.flow import DISFlow, warp
+from vidrefocus.models.flow import DISFlow, temporal_blend, warp
 
 __all__ = [
     "DeblurConfig",
@@ -255,19 +255,6 @@ class TemporalDeblur:
         self._previous = None
         self._output = None
 
-    def _accumulate(self, current: Tensor, flow: Tensor, confidence: Tensor) -> Tensor:
-        """Blend the previous output, warped and clamped to the current 3x3 neighbourhood
-        (so it can only pull a pixel within what the current frame supports: no ghosts),
-        into the current output where the flow is trusted and the two agree to within
-        about `tolerance` (noise, not a change)."""
-        warped = warp(self._output, flow)
-        lo = -F.max_pool2d(-current, 3, stride=1, padding=1)
-        hi = F.max_pool2d(current, 3, stride=1, padding=1)
-        history = torch.minimum(torch.maximum(warped, lo), hi)
-        diff = (history - current).abs().amax(dim=1, keepdim=True)
-        agree = torch.exp(-((diff / self.tolerance) ** 2))
-        return current + self.history * confidence * agree * (history - current)
-
     @torch.inference_mode()
     def __call__(self, frames: Tensor) -> tuple[Tensor, Tensor]:
         """Deblur consecutive frames.
@@ -292,7 +279,9 @@ class TemporalDeblur:
             out = self.net(frame, prev, flow, conf)
             result = out.sharp
             if prev is not None and self.history > 0:
-                result = self._accumulate(result, flow, conf)
+                result = temporal_blend(
+                    result, warp(self._output, flow), conf, self.history, self.tolerance
+                )
             if self.temporal:
                 self._state, self._previous, self._output = out.state, frame, result
             sharp.append(result)

@@ -14,6 +14,7 @@ from typing import Literal
 import cv2
 import numpy as np
 import torch
+import torch.nn.functional as F
 from kornia.geometry.transform import remap
 from torch import Tensor
 
@@ -27,6 +28,7 @@ __all__ = [
     "estimate_flow",
     "flow_lookup",
     "luma_u8",
+    "temporal_blend",
     "warp",
 ]
 
@@ -387,3 +389,40 @@ def consistency_mask_numpy(
     scale = np.square(flow).sum(-1) + np.square(back_at).sum(-1)
     inside = (tx >= 0) & (tx <= w - 1) & (ty >= 0) & (ty <= h - 1)
     return (mismatch < alpha * scale + beta) & inside
+
+
+def temporal_blend(
+    current: Tensor,
+    previous: Tensor,
+    confidence: Tensor,
+    history: float,
+    tolerance: float | Tensor,
+    window: int = 3,
+) -> Tensor:
+    """Recursive temporal filter that follows motion and never ghosts.
+
+    `previous` is the last output, already warped onto the current frame. It is clamped to
+    the current frame's `window` x `window` neighbourhood (so it can only pull a pixel within
+    what the current frame supports) and blended in where the flow is trusted and the two
+    agree to within about `tolerance` (noise, not a change).
+
+    Args:
+        current: (B, C, H, W) this frame's own result.
+        previous: (B, C, H, W) the previous output warped onto this frame.
+        confidence: (B, 1, H, W) in [0, 1], trust in the flow (0 = occluded or wrong).
+        history: weight of the previous output where everything agrees, in [0, 1).
+        tolerance: the difference treated as noise (a float or a per-pixel (B, 1, H, W)).
+        window: odd neighbourhood size for the clamp; 1 or 0: no clamp (for smooth maps,
+            where a small neighbourhood spans almost no range and would stop all filtering).
+    Returns:
+        (B, C, H, W) the filtered frame.
+    """
+    held = previous
+    if window > 1:
+        pad = window // 2
+        lo = -F.max_pool2d(-current, window, stride=1, padding=pad)
+        hi = F.max_pool2d(current, window, stride=1, padding=pad)
+        held = torch.minimum(torch.maximum(previous, lo), hi)
+    diff = (held - current).abs().amax(dim=1, keepdim=True)
+    agree = torch.exp(-((diff / tolerance) ** 2))
+    return current + history * confidence * agree * (held - current)

@@ -225,8 +225,14 @@ def _run_clip(
         replace = True
     job.output.parent.mkdir(parents=True, exist_ok=True)
     manifest.start(name, key, job)
+    config = job.config
+    if job.command == "refocus":
+        # Estimated depth (--depth auto) is computed once here, not once per worker.
+        from vidrefocus.depth import prepare_depth
+
+        config, _ = prepare_depth(job.input, config, progress=progress)
     result = run_job(
-        job.input, job.output, job.config, factory=job.factory, workers=workers,
+        job.input, job.output, config, factory=job.factory, workers=workers,
         address=address, resume=True, overwrite=replace, progress=progress,
     )  # fmt: skip
     seconds = time.perf_counter() - start

@@ -287,7 +287,8 @@ def jobs_from_folder(
     """One job per video in `folder` (not its subfolders), all with the same settings.
 
     A refocus job takes its depth from `<clip stem>_depth/` beside the clip when the settings
-    give none (the layout of `samples/`: `scene.mp4`, `scene_depth/`).
+    give none (the layout of `samples/`: `scene.mp4`, `scene_depth/`); without one, its depth
+    is estimated (`depth.source: auto`).
 
     Raises:
         ConfigError: no videos in the folder, or settings that do not validate.

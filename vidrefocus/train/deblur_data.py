@@ -130,6 +130,16 @@ def _shift(x: Tensor, dx: float, dy: float, size: int, margin: int) -> Tensor:
     ]
 
 
+def _shift_field(x: Tensor, dx: Tensor, dy: Tensor, size: int, margin: int) -> Tensor:
+    """`_shift` with a per-pixel offset: dx, dy are (size, size) px."""
+    _, hc, wc = x.shape
+    ys = torch.arange(size, dtype=torch.float32).view(size, 1) + margin + dy
+    xs = torch.arange(size, dtype=torch.float32).view(1, size) + margin + dx
+    grid = torch.stack([xs / (wc - 1) * 2 - 1, ys / (hc - 1) * 2 - 1], dim=-1)[None]
+    out = F.grid_sample(x[None], grid, mode="bilinear", padding_mode="border", align_corners=True)
+    return out[0]
+
+
 def _blob_alpha(h: int, w: int, g: torch.Generator) -> Tensor:
     """A foreground silhouette: a disc, a box, or a union of discs (dead-leaves blob)."""
     ys = torch.arange(h).view(h, 1).float()
@@ -169,9 +179,22 @@ class _Layer:
     alpha: Tensor  # (1, Hc, Wc)
     disp: Tensor  # (1, Hc, Wc), 1/m
     velocity: tuple[float, float]  # px per frame
+    # If set, the layer is not rigid: each point moves by velocity * (1 + PARALLAX_GAIN *
+    # (its disparity - parallax_base)), the parallax of a camera translation over its depth.
+    parallax_base: float | None = None
 
 
-def _scene(cfg: ClipConfig, g: torch.Generator, sources: SharpSources | None) -> list[_Layer]:
+# Motion of a point relative to the backdrop's mean, per 1/m of disparity above it, as a
+# fraction of the camera's motion (the same law moves the foreground layers).
+PARALLAX_GAIN = 0.5
+
+
+def _scene(
+    cfg: ClipConfig,
+    g: torch.Generator,
+    sources: SharpSources | None,
+    backdrop_parallax: bool = False,
+) -> list[_Layer]:
     margin = math.ceil(cfg.motion_px * cfg.frames) + 4
     hc = wc = cfg.size + 2 * margin
     cam = ((2 * _rand(g) - 1) * cfg.motion_px, (2 * _rand(g) - 1) * cfg.motion_px * 0.5)
@@ -192,12 +215,12 @@ def _scene(cfg: ClipConfig, g: torch.Generator, sources: SharpSources | None) ->
             disp = (d0 + 0.3 * _rand(g) * (ramp + 1))[None].expand(1, hc, wc).clone()
         else:
             disp = torch.full((1, hc, wc), d0)
-    layers = [_Layer(srgb_to_linear(rgb), full, disp, cam)]
     base = float(disp.mean())
+    layers = [_Layer(srgb_to_linear(rgb), full, disp, cam, base if backdrop_parallax else None)]
     for i in range(_randint(g, 4)):
         d = base + (0.2 + 1.5 * _rand(g)) * (i + 1) / 3
         # nearer layers move more with the camera (parallax); one may move on its own
-        factor = 1.0 + 0.5 * (d - base)
+        factor = 1.0 + PARALLAX_GAIN * (d - base)
         vel = (cam[0] * factor, cam[1] * factor)
         if _rand(g) < 0.3:
             vel = (vel[0] + (2 * _rand(g) - 1) * cfg.motion_px, vel[1] + (2 * _rand(g) - 1))
@@ -213,6 +236,17 @@ def _frame(layers: list[_Layer], t: int, size: int, margin: int) -> tuple[Tensor
     for layer in layers:
         dx, dy = layer.velocity[0] * t, layer.velocity[1] * t
         stack = _shift(torch.cat([layer.rgb, layer.alpha, layer.disp]), dx, dy, size, margin)
+        if layer.parallax_base is not None and (dx or dy):
+            # Backward warp by the extra motion of each point, read where the rigid shift
+            # put it (disparity is smooth over a few px, so the approximation holds).
+            extra = (PARALLAX_GAIN * (stack[4:5] - layer.parallax_base)).clamp_min(-1.0)
+            stack = _shift_field(
+                torch.cat([layer.rgb, layer.alpha, layer.disp]),
+                dx * (1.0 + extra[0]),
+                dy * (1.0 + extra[0]),
+                size,
+                margin,
+            )
         rgb, a, d = stack[:3], stack[3:4].clamp(0, 1), stack[4:5]
         img = rgb * a + img * (1 - a)
         disp = torch.where(a > 0.5, d, disp)
@@ -265,9 +299,24 @@ def _degrade(x: Tensor, g: torch.Generator, noise: tuple[float, float], jpeg: in
 
 
 def make_clip(
-    seed: int, cfg: ClipConfig, sources: SharpSources | None, flow: DISFlow | None = None
+    seed: int,
+    cfg: ClipConfig,
+    sources: SharpSources | None,
+    flow: DISFlow | None = None,
+    *,
+    backdrop_parallax: bool = False,
 ) -> dict[str, Tensor]:
     """One synthetic defocused clip.
+
+    Args:
+        seed: the clip is a pure function of it (and of the other arguments).
+        cfg: what the clip looks like.
+        sources: photos and TartanAir frames, or None (procedural textures only).
+        flow: the DIS instance to compute flow with (default: "fast" at the clip size).
+        backdrop_parallax: the backdrop moves by its own depth too (a slanted or TartanAir
+            backdrop shows parallax), not rigidly. Draws no random numbers, so the same seed
+            gives the same scene either way. A keyword, not a `ClipConfig` field, so the
+            deblur trainer's cache keys (made from `ClipConfig`) stay as they were.
 
     Returns:
         blurred: (T, 3, S, S) uint8, the camera's frames (noise, compression).
@@ -276,9 +325,10 @@ def make_clip(
         flow: (T, 2, S, S) float16, px from frame t to t-1 on the blurred frames (DIS; zero
             for t = 0).
         confidence: (T, 1, S, S) uint8 in {0, 1}, forward-backward check of `flow`.
+        disparity: (T, 1, S, S) float16, 1/m, of the visible surface (larger = nearer).
     """
     g = torch.Generator().manual_seed(seed)
-    layers = _scene(cfg, g, sources)
+    layers = _scene(cfg, g, sources, backdrop_parallax)
     margin = math.ceil(cfg.motion_px * cfg.frames) + 4
     frames = [_frame(layers, t, cfg.size, margin) for t in range(cfg.frames)]
     disp_all = torch.cat([d for _, d in frames])
@@ -316,6 +366,7 @@ def make_clip(
         confs.append(torch.from_numpy(c)[None].float())
     clip["flow"] = torch.stack(flows).half()
     clip["confidence"] = torch.stack(confs).to(torch.uint8)
+    clip["disparity"] = disp_all[:, None].half()
     return clip
 
 
