@@ -11,7 +11,7 @@ from pathlib import Path
 from vidrefocus.aperture import ApertureSpec
 from vidrefocus.config import Config
 from vidrefocus.depth import choose_depth, prepare_depth
-from vidrefocus.depth_temporal import DepthStabilizer
+from vidrefocus.depth_temporal import DepthStabilizer, StabilizeSettings
 from vidrefocus.errors import InputError
 from vidrefocus.focus import FocusKey, FocusState, FocusTrack
 from vidrefocus.io.depth import DepthSequence, sequence_units
@@ -110,7 +110,14 @@ def plan_refocus(
         # 256 steps of metric depth (mm, m or 1/m) are a broken export, never intended.
         expect_16bit=units != "relative",
     )
-    stabilizer = DepthStabilizer(metric=depth.metric) if config.depth.stabilize else None
+    # A user's sequence is taken as aligned with its frames: snapping the edges of an
+    # accurate map can only move right pixels (on a noisy synthetic sequence it raised AbsRel
+    # from 0.013 to 0.018), so it gets the temporal filter only. Estimated depth arrives
+    # here already stabilised and edge-aligned (`prepare_depth`).
+    settings = StabilizeSettings(edges=False)
+    stabilizer = (
+        DepthStabilizer(metric=depth.metric, settings=settings) if config.depth.stabilize else None
+    )
     # Deblur first, so depth alignment, focus and bokeh all see the all-in-focus frames.
     first: list[Stage] = []
     if config.deblur.enabled:

@@ -28,6 +28,7 @@ from torch import Tensor, nn
 
 from vidrefocus.errors import InputError
 from vidrefocus.models.flow import DISFlow, temporal_blend, warp
+from vidrefocus.models.layers import ResBlock
 
 __all__ = [
     "DeblurConfig",
@@ -65,21 +66,8 @@ class DeblurConfig:
     blocks: tuple[int, int, int] = (1, 1, 2)
 
 
-class _ResBlock(nn.Module):
-    def __init__(self, ch: int) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv2d(ch, ch, 3, padding=1)
-        self.conv2 = nn.Conv2d(ch, ch, 3, padding=1)
-        # Start close to the identity: residual branches begin small.
-        nn.init.zeros_(self.conv2.bias)
-        self.conv2.weight.data.mul_(0.1)
-
-    def forward(self, x: Tensor) -> Tensor:
-        return x + self.conv2(F.relu(self.conv1(x), inplace=True))
-
-
 def _blocks(ch: int, n: int) -> nn.Sequential:
-    return nn.Sequential(*[_ResBlock(ch) for _ in range(n)])
+    return nn.Sequential(*[ResBlock(ch) for _ in range(n)])
 
 
 class TemporalFusion(nn.Module):

@@ -21,15 +21,14 @@ import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
-import yaml
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
 from vidrefocus.aperture import ApertureSpec
-from vidrefocus.errors import ConfigError
 from vidrefocus.eval.reference_render import reference_render
 from vidrefocus.layered import RenderSettings, render_layered
 from vidrefocus.models.bokehnet import FillNet, default_weights_path
+from vidrefocus.train.config import load_train_config
 from vidrefocus.train.scenes import SOFT_IMAGES, make_scene
 
 __all__ = [
@@ -63,14 +62,7 @@ class TrainConfig:
 
     @classmethod
     def from_yaml(cls, path: Path) -> TrainConfig:
-        data = yaml.safe_load(path.read_text()) or {}
-        unknown = set(data) - set(cls.__dataclass_fields__)
-        if unknown:
-            raise ConfigError(f"{path}: unknown keys {sorted(unknown)}.")
-        for key in ("highlight_gains", "blur_scale_px"):
-            if key in data:
-                data[key] = tuple(data[key])
-        return cls(**data)
+        return load_train_config(cls, path)
 
 
 class PhotoTextures:

@@ -17,22 +17,21 @@ import math
 import multiprocessing
 import os
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
 import torch.nn.functional as F
-import yaml
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
-from vidrefocus.errors import ConfigError
 from vidrefocus.models.deblurnet import (
     DeblurConfig,
     DeblurNet,
     config_metadata,
     default_weights_path,
 )
+from vidrefocus.train.config import load_train_config
 from vidrefocus.train.deblur_data import ClipConfig, SharpSources, make_clip
 
 __all__ = ["DeblurTrainConfig", "build_clips", "evaluate_synthetic", "train_deblur"]
@@ -62,13 +61,7 @@ class DeblurTrainConfig:
 
     @classmethod
     def from_yaml(cls, path: Path) -> DeblurTrainConfig:
-        data = yaml.safe_load(path.read_text()) or {}
-        unknown = set(data) - {f.name for f in fields(cls)}
-        if unknown:
-            raise ConfigError(f"{path}: unknown keys {sorted(unknown)}.")
-        if "blocks" in data:
-            data["blocks"] = tuple(data["blocks"])
-        return cls(**data)
+        return load_train_config(cls, path)
 
     @property
     def clip_config(self) -> ClipConfig:

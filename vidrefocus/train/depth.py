@@ -21,15 +21,13 @@ import math
 import multiprocessing
 import os
 import time
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import torch
-import yaml
 from safetensors.torch import load_file, save_file
 from torch import Tensor
 
-from vidrefocus.errors import ConfigError
 from vidrefocus.models.depthnet import (
     BuiltinDepth,
     DepthNet,
@@ -38,6 +36,7 @@ from vidrefocus.models.depthnet import (
     default_weights_path,
     parallax_channels,
 )
+from vidrefocus.train.config import load_train_config
 from vidrefocus.train.deblur_data import ClipConfig, SharpSources, make_clip
 
 __all__ = [
@@ -87,17 +86,7 @@ class DepthTrainConfig:
     @classmethod
     def from_yaml(cls, path: Path) -> DepthTrainConfig:
         """Read a config; unknown keys are a `ConfigError` naming them."""
-        data = yaml.safe_load(path.read_text()) or {}
-        unknown = set(data) - {f.name for f in fields(cls)}
-        if unknown:
-            raise ConfigError(f"{path}: unknown keys {sorted(unknown)}.")
-        for key in ("widths", "blocks"):
-            if key in data:
-                data[key] = tuple(data[key])
-        try:
-            return cls(**data)
-        except TypeError as err:
-            raise ConfigError(f"{path}: {err}.") from err
+        return load_train_config(cls, path)
 
     @property
     def clip_config(self) -> ClipConfig:
