@@ -137,3 +137,25 @@ def test_exr_images_round_trip(tmp_path: Path) -> None:
     write_image(tmp_path / "g.exr", rgb, 32, grey=True)
     back, _ = read_image(tmp_path / "g.exr")
     torch.testing.assert_close(back, rgb.mean(0, keepdim=True).expand(3, -1, -1), atol=1e-6, rtol=0)
+
+
+def test_grey_video(tmp_path: Path) -> None:
+    """A 16-bit grey video (FFV1 gray16le) of millimetres reads exactly like the PNG maps it
+    was made from, in order and out of order; colour and 8-bit-for-metric are refused."""
+    from media import ffmpeg
+
+    video = tmp_path / "depth.mkv"
+    ffmpeg("-framerate", "24", "-i", str(SAMPLES / "scene_depth" / "%06d.png"), "-frames:v", "6",
+           "-c:v", "ffv1", "-pix_fmt", "gray16le", str(video))  # fmt: skip
+    seq = DepthSequence(video, units="mm", frame_count=6, expect_16bit=True)
+    maps = DepthSequence(SAMPLES / "scene_depth", units="mm")
+    for i in (0, 1, 4, 2, 5):
+        torch.testing.assert_close(seq[i], maps[i], atol=0, rtol=0)
+    with pytest.raises(InputError, match="6 depth video frames for 7"):
+        DepthSequence(video, units="mm", frame_count=7)
+    eight = tmp_path / "depth8.mkv"
+    ffmpeg("-i", str(video), "-vf", "format=gray", "-c:v", "ffv1", str(eight))
+    with pytest.raises(InputError, match="8-bit depth"):
+        DepthSequence(eight, units="mm", expect_16bit=True)[0]
+    with pytest.raises(InputError, match="in colour"):
+        DepthSequence(SAMPLES / "scene.mp4", units="relative")[0]

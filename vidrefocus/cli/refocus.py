@@ -35,9 +35,9 @@ def add_refocus_args(p: argparse.ArgumentParser) -> None:
                    help='keyframes, e.g. "0s:1.2m, 1s:ease-in-out:3m" (see docs)')  # fmt: skip
     g.add_argument("--focus-file", type=Path, help="keyframes as YAML, JSON or CSV")
     g = p.add_argument_group("depth (default: estimated; see `vidrefocus depth`)")
-    g.add_argument("--depth", metavar="FOLDER",
-                   help="your per-frame depth maps (16-bit PNG/TIFF, EXR, NPY); they "
-                        "always win")  # fmt: skip
+    g.add_argument("--depth", metavar="PATH",
+                   help="your depth: a folder of per-frame maps (16-bit PNG/TIFF, EXR, NPY) "
+                        "or a grey video (e.g. FFV1 gray16le); it always wins")  # fmt: skip
     g.add_argument("--depth-units",
                    help="of --depth: mm, m, inverse-m or relative (default: the folder's "
                         "depth.json, else mm)")  # fmt: skip

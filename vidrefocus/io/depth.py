@@ -56,7 +56,8 @@ class DepthSequence:
     (`metric=True`), relative maps lie in [0, 1].
 
     Args:
-        path: a folder of numbered depth images (PNG/TIFF 8 or 16 bit, EXR, NPY).
+        path: a folder of numbered depth images (PNG/TIFF 8 or 16 bit, EXR, NPY), or a grey
+            video (e.g. FFV1 gray16le; values are its code values, 0-65535 at 16 bits).
         units: what the values are: "mm" or "m" (distance), "inverse-m" (disparity in 1/m),
             or "relative" (any monotonic depth, normalised per sequence to [0, 1]); None =
             what the folder's `depth.json` says (a `vidrefocus depth` export), else "mm".
@@ -67,8 +68,9 @@ class DepthSequence:
         expect_16bit: refuse 8-bit files (metric depth in 8 bits is a mistake).
 
     Raises:
-        InputError: missing folder, no files, wrong count, NaN/inf values, a colour image,
-            all-constant maps, 8-bit files when 16-bit was promised, non-positive distances.
+        InputError: missing folder, no files, wrong count, NaN/inf values, a colour image or
+            video, all-constant maps, 8-bit files when 16-bit was promised, non-positive
+            distances.
     """
 
     def __init__(
@@ -93,23 +95,26 @@ class DepthSequence:
         self.near_is_bright = near_is_bright
         self.size = size
         self.expect_16bit = expect_16bit
-        if not self.path.is_dir():
+        self._video: _GreyVideo | None = None
+        if self.path.is_file() and self.path.suffix.lower() in _SEQUENCE_EXTENSIONS:
             raise InputError(
-                f"{self.path}: depth must be a folder of numbered maps (000000.png, ...)."
+                f"{self.path}: one depth map; depth must be a folder of numbered maps "
+                "(000000.png, ...), one per frame, or a grey video."
             )
-        files = [p for p in self.path.iterdir() if p.suffix.lower() in _SEQUENCE_EXTENSIONS]
-        if not files:
+        if self.path.is_file():
+            self._video = _GreyVideo(self.path)
+            self.files = tuple(self.path for _ in range(len(self._video)))
+        elif not self.path.is_dir():
             raise InputError(
-                f"{self.path}: no depth maps found (looked for "
-                f"{', '.join(_SEQUENCE_EXTENSIONS)}); the folder is empty or holds other files."
+                f"{self.path}: depth must be a folder of numbered maps (000000.png, ...) or a "
+                "grey video; nothing is there."
             )
-        if any(p.suffix.lower() == ".npy" for p in files):
-            self.files = tuple(sorted(files, key=lambda p: p.name))
         else:
-            self.files = scan_sequence(self.path, Fraction(24)).files
+            self.files = self._scan_folder()
         if frame_count is not None and len(self.files) != frame_count:
+            what = "depth video frames" if self._video is not None else "depth maps"
             raise InputError(
-                f"{self.path}: {len(self.files)} depth maps for {frame_count} video frames; "
+                f"{self.path}: {len(self.files)} {what} for {frame_count} video frames; "
                 "give exactly one map per frame."
             )
         self.metric = units != "relative"
@@ -121,12 +126,25 @@ class DepthSequence:
             if isinstance(scale, int | float) and scale > 0:
                 self._range = (0.0, float(scale))
 
+    def _scan_folder(self) -> tuple[Path, ...]:
+        files = [p for p in self.path.iterdir() if p.suffix.lower() in _SEQUENCE_EXTENSIONS]
+        if not files:
+            raise InputError(
+                f"{self.path}: no depth maps found (looked for "
+                f"{', '.join(_SEQUENCE_EXTENSIONS)}); the folder is empty or holds other files."
+            )
+        if any(p.suffix.lower() == ".npy" for p in files):
+            return tuple(sorted(files, key=lambda p: p.name))
+        return scan_sequence(self.path, Fraction(24)).files
+
     def __len__(self) -> int:
         return len(self.files)
 
     def _read_raw(self, index: int) -> np.ndarray:
         path = self.files[index]
-        if path.suffix.lower() == ".npy":
+        if self._video is not None:
+            arr = self._video.read(index)
+        elif path.suffix.lower() == ".npy":
             # allow_pickle=False: a depth file must never run code.
             arr = np.load(path, allow_pickle=False)
         elif path.suffix.lower() == ".exr":
@@ -222,3 +240,51 @@ class DepthSequence:
                 )
             disp = F.interpolate(disp, size=(self.size[1], self.size[0]), mode="bilinear")
         return disp.float()
+
+
+class _GreyVideo:
+    """A depth map per frame from a grey video (e.g. FFV1 gray16le), read in order.
+
+    Values are the stream's code values (0-65535 for 16 bits, 0-255 for 8), so a 16-bit video
+    of millimetres reads like a 16-bit PNG sequence of millimetres. Frames are decoded in one
+    pass when asked for in order (as the render does); another index seeks (random access).
+    """
+
+    def __init__(self, path: Path) -> None:
+        from vidrefocus.io.random_access import RandomAccessReader
+
+        self.path = path
+        self._random = RandomAccessReader(path)
+        self.bits = self._random.video.bit_depth
+        self._stream = None
+        self._next = 0
+
+    def __len__(self) -> int:
+        return len(self._random)
+
+    def read(self, index: int) -> np.ndarray:
+        from vidrefocus.io.reader import VideoReader
+
+        if self._stream is None or index != self._next:
+            if index == 0:
+                self._stream = iter(VideoReader(self.path))
+            else:
+                self._stream = None
+                frame = self._random.at_indices([index])[0]
+                self._next = index + 1
+                return self._codes(frame.rgb, index)
+        frame = next(self._stream)
+        self._next = index + 1
+        return self._codes(frame.rgb, index)
+
+    def _codes(self, rgb: Tensor, index: int) -> np.ndarray:
+        values = rgb.numpy().astype(np.float64) * (2**self.bits - 1)
+        if not (
+            np.abs(values[0] - values[1]).max() < 1.5 and np.abs(values[1] - values[2]).max() < 1.5
+        ):
+            raise InputError(
+                f"{self.path}: frame {index} is in colour, not a depth map; encode depth as a "
+                "grey video (e.g. FFV1 gray16le) or a 16-bit PNG sequence."
+            )
+        codes = np.round(values[0])
+        return codes.astype(np.uint16 if self.bits > 8 else np.uint8)
