@@ -88,3 +88,30 @@ def test_deblur_section(tmp_path: Path) -> None:
     f.write_text("deblur:\n  enable: true\n")
     with pytest.raises(ConfigError, match=r"deblur\.enable.*enabled, temporal, weights"):
         load_config("default", [f])
+
+
+@pytest.mark.parametrize(
+    ("yaml_value", "expected"),
+    [("true", True), ("false", False), ("on", True), ("off", False), ("auto", "auto"),
+     ("'on'", True), ("'auto'", "auto")],
+)  # fmt: skip
+def test_deblur_enabled_on_off_auto(tmp_path: Path, yaml_value: str, expected: object) -> None:
+    # issue #8: `enabled` grew a third value; old files (true/false) keep working, and YAML's
+    # bare on/off (booleans in YAML 1.1) mean what they say
+    f = tmp_path / "job.yaml"
+    f.write_text(f"deblur:\n  enabled: {yaml_value}\n")
+    assert load_config("default", [f]).deblur.enabled == expected
+
+
+@pytest.mark.parametrize(("flag", "expected"), [("on", True), ("off", False), ("auto", "auto")])
+def test_deblur_enabled_override_text(flag: str, expected: object) -> None:
+    assert load_config(overrides={"deblur.enabled": flag}).deblur.enabled == expected
+
+
+def test_deblur_enabled_bad_value_names_the_key(tmp_path: Path) -> None:
+    f = tmp_path / "job.yaml"
+    f.write_text("deblur:\n  enabled: sometimes\n")
+    with pytest.raises(ConfigError, match=r"job\.yaml.*'deblur\.enabled'.*on, off or auto"):
+        load_config("default", [f])
+    with pytest.raises(ConfigError, match=r"deblur\.auto_sharp_px"):
+        load_config(overrides={"deblur.auto_sharp_px": 0})

@@ -11,7 +11,15 @@ from pydantic import ValidationError
 
 from vidrefocus.easing import ease_in_out, easing_from_name
 from vidrefocus.errors import InputError
-from vidrefocus.focus import FocusKey, FocusTrack, parse_keys_csv, parse_keys_data, parse_keys_text
+from vidrefocus.focus import (
+    FocusKey,
+    FocusTrack,
+    merge_focus_points,
+    parse_focus_point,
+    parse_keys_csv,
+    parse_keys_data,
+    parse_keys_text,
+)
 
 FPS = Fraction(24)
 
@@ -266,3 +274,48 @@ class TestErrors:
         assert "depth is relative" in _error(metric_only.resolve, times(0.0), metric=False)
         too_far = FocusTrack.from_text("0s:d1.5")
         assert "outside [0, 1]" in _error(too_far.resolve, times(0.0), metric=False)
+
+
+class TestFocusPoint:
+    """`--focus-point X,Y@TIME` (issue #8): sugar for the tracked keyframe `TIME:@X,Y`."""
+
+    @pytest.mark.parametrize(
+        ("text", "at", "point"),
+        [("320,180@1.5s", "1.5s", (320.0, 180.0)), (" 10.5 , 20 @ f12 ", "f12", (10.5, 20.0)),
+         ("0,0@00:00:01:12", "00:00:01:12", (0.0, 0.0)), ("4,5@2", "2", (4.0, 5.0))],
+    )  # fmt: skip
+    def test_same_key_as_the_keyframe_text(
+        self, text: str, at: str, point: tuple[float, float]
+    ) -> None:
+        key = parse_focus_point(text)
+        assert (key.at, key.point) == (at, point)
+        assert key == parse_keys_text(f"{at}:@{point[0]},{point[1]}")[0]
+
+    def test_merged_by_time_with_the_focus_keys(self) -> None:
+        base = FocusTrack.from_text("0s:2m, 2s:linear:0.5m", FPS, Fraction(4))
+        track = merge_focus_points(base, ["5,6@f72", "1,2@0.5s", "3,4@1s"], FPS, Fraction(4))
+        assert list(track.times_s) == times(0, 0.5, 1, 2, 3)
+        targets = [(k.distance_m, k.point) for k in track.keys]
+        assert targets == [(2.0, None), (None, (1.0, 2.0)), (None, (3.0, 4.0)), (0.5, None),
+                           (None, (5.0, 6.0))]  # fmt: skip
+        assert track.keys[3].ease == "linear"  # the --focus keys keep their settings
+
+    def test_points_alone(self) -> None:
+        track = merge_focus_points(None, ["1,2@1s", "3,4@0s"], FPS)
+        assert [k.point for k in track.keys] == [(3.0, 4.0), (1.0, 2.0)]
+
+    @pytest.mark.parametrize(
+        ("points", "expected"),
+        [(["320x180@1s"], "--focus-point '320x180@1s': write X,Y@TIME"),
+         (["1,2"], "--focus-point '1,2': write X,Y@TIME"),
+         (["1,2@"], "write X,Y@TIME"),
+         (["1,2@soon"], "--focus-point '1,2@soon': time 'soon' is not seconds"),
+         (["-1,2@1s"], "--focus-point '-1,2@1s'"),
+         (["1,2@9s"], "--focus-point '1,2@9s' is at 9 s, after the end of the clip (4 s)"),
+         (["1,2@f24"], "--focus-point '1,2@f24' is at 1 s, where keyframe 1 (at '1s') already is"),
+         (["1,2@0.5s", "3,4@f12"],
+          "--focus-point '3,4@f12' is at 0.5 s, where --focus-point '1,2@0.5s' already is")],
+    )  # fmt: skip
+    def test_errors_name_the_flag_value(self, points: list[str], expected: str) -> None:
+        base = FocusTrack.from_text("0s:2m, 1s:3m", FPS, Fraction(4))
+        assert expected in _error(merge_focus_points, base, points, FPS, Fraction(4))

@@ -59,3 +59,17 @@ def test_errors(tmp_path: Path) -> None:
         plot_focus(states, TIMES[:3], tmp_path / "missing" / "x.png")
     with pytest.raises(InputError, match="at least 200"):
         plot_focus(states, TIMES[:3], tmp_path / "x.png", size_px=(100, 400))
+
+
+def test_marks(tmp_path: Path) -> None:
+    states = FocusTrack.from_text("0s:3m, 2s:linear:1m").resolve(TIMES)
+    plain = _read(plot_focus(states, TIMES, tmp_path / "plain.png", size_px=(600, 300)))
+    marks = [Fraction(1, 2), 3.0]
+    out = plot_focus(states, TIMES, tmp_path / "m.png", size_px=(600, 300), marks_s=marks)
+    marked = _read(out)
+
+    def purple(image: np.ndarray) -> int:  # BGR of tab:purple, #9467bd
+        return int((np.abs(image.astype(int) - [189, 103, 148]).sum(axis=2) < 60).sum())
+
+    assert purple(plain) == 0
+    assert purple(marked) > 2 * 150  # two vertical lines through the panel

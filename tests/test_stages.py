@@ -8,10 +8,20 @@ from pathlib import Path
 import pytest
 import torch
 
+from media import SAMPLES
 from vidrefocus.config import DeblurOptions
 from vidrefocus.errors import ConfigError, InputError
+from vidrefocus.io.reader import VideoReader
 from vidrefocus.models.deblurnet import TemporalDeblur, load_deblurnet
-from vidrefocus.stages import DeblurStage, FrameBatch, Stage, run_stages, torch_device
+from vidrefocus.stages import (
+    DETAIL_GRADIENT,
+    DeblurStage,
+    FrameBatch,
+    Stage,
+    run_stages,
+    textured_defocus_px,
+    torch_device,
+)
 
 
 def _moving(n: int, h: int = 32, w: int = 48) -> torch.Tensor:
@@ -124,3 +134,72 @@ class TestDeblurStage:
         assert gpu.frames.device == frames.device  # frames return where they came from
         # cuDNN and oneDNN sum convolutions in different orders
         torch.testing.assert_close(gpu.frames, cpu.frames, atol=2e-3, rtol=0)
+
+
+def _sample_frames(name: str, count: int) -> torch.Tensor:
+    """The first `count` frames of a bundled sample, cropped to the sky-heavy top left (the
+    hardest sharp content for the statistic: flat sky, where blur cannot be seen)."""
+    frames = []
+    for frame in VideoReader(SAMPLES / name):
+        frames.append(frame.rgb[:, :128, :192])
+        if len(frames) == count:
+            break
+    return torch.stack(frames)
+
+
+class TestTexturedDefocus:
+    def test_median_over_detailed_pixels_only(self) -> None:
+        frames = torch.zeros(1, 3, 16, 16)
+        frames[..., :, 8:] = torch.arange(8) % 2  # stripes: detail in the right half only
+        defocus = torch.full((1, 1, 16, 16), 9.0)  # flat half: a wild guess, to be ignored
+        defocus[..., :, 7:] = 0.25
+        assert textured_defocus_px(frames, defocus).tolist() == [0.25]
+
+    def test_flat_frame_shows_no_blur(self) -> None:
+        # a ramp of 1/63 per px is detail everywhere; a constant frame has none
+        ramp = torch.linspace(0, 1, 64).view(1, 1, 1, 64).expand(1, 3, 64, 64)
+        assert 1 / 63 > DETAIL_GRADIENT
+        frames = torch.cat([ramp, torch.full((1, 3, 64, 64), 0.5)])
+        out = textured_defocus_px(frames, torch.full((2, 1, 64, 64), 3.0))
+        assert out.tolist() == [3.0, 0.0]
+
+
+@pytest.fixture(scope="module")
+def auto() -> DeblurStage:
+    return DeblurStage.from_options(DeblurOptions(), "cpu", auto=True)
+
+
+class TestDeblurAuto:
+    """deblur auto (issue #8): already sharp frames leave exactly as they came in."""
+
+    def test_threshold_from_options(self, auto: DeblurStage) -> None:
+        assert auto.sharp_px == DeblurOptions().auto_sharp_px == 1.0
+        assert DeblurStage.from_options(DeblurOptions(), "cpu").sharp_px is None
+
+    def test_sharp_frames_pass_through_exactly(self, auto: DeblurStage) -> None:
+        frames = _sample_frames("scene_sharp.mp4", 2)
+        auto.reset()
+        out = auto(_batch(frames))
+        # measured: 0.31-0.40 px on this crop, 0.006-0.02 px on the full sharp frames
+        assert (textured_defocus_px(frames, out.defocus) < 0.5).all()
+        assert out.extras["deblurred"].tolist() == [False, False]
+        torch.testing.assert_close(out.frames, frames, atol=0, rtol=0)
+
+    def test_blurred_frames_are_deblurred(self, auto: DeblurStage) -> None:
+        frames = _sample_frames("scene.mp4", 2)
+        auto.reset()
+        out = auto(_batch(frames))
+        # the street here is blurred by 8.2 px (samples/README.md); measured 7.7 px
+        assert (textured_defocus_px(frames, out.defocus) > 4.0).all()
+        assert out.extras["deblurred"].tolist() == [True, True]
+        auto.reset()
+        always = DeblurStage.from_options(DeblurOptions(), "cpu")(_batch(frames))
+        torch.testing.assert_close(out.frames, always.frames, atol=0, rtol=0)
+
+    def test_mixed_batch_decides_per_frame(self, auto: DeblurStage) -> None:
+        sharp, shot = _sample_frames("scene_sharp.mp4", 1), _sample_frames("scene.mp4", 1)
+        auto.reset()
+        out = auto(_batch(torch.cat([sharp, shot])))
+        assert out.extras["deblurred"].tolist() == [False, True]
+        torch.testing.assert_close(out.frames[0], sharp[0], atol=0, rtol=0)
+        assert not torch.equal(out.frames[1], shot[0])

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationError
 
 from vidrefocus.errors import ConfigError
 
@@ -121,12 +121,39 @@ class BokehOptions(_Options):
     learned_fill: bool = False
 
 
+_DEBLUR_SWITCH = {"on": True, "true": True, "yes": True, "off": False, "false": False, "no": False}
+
+
+def _deblur_switch(value: object) -> object:
+    # YAML 1.1 reads on/off/yes/no as booleans already; the CLI and dotted overrides pass text.
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text == "auto":
+            return "auto"
+        if text in _DEBLUR_SWITCH:
+            return _DEBLUR_SWITCH[text]
+        raise ValueError("use on, off or auto (true and false work too)")
+    return value
+
+
+DeblurSwitch = Annotated[bool | Literal["auto"], BeforeValidator(_deblur_switch)]
+
+
 class DeblurOptions(_Options):
     """DeblurNet: remove defocus blur (`vidrefocus deblur`, or first in `vidrefocus refocus`)."""
 
-    enabled: bool = Field(
+    enabled: DeblurSwitch = Field(
         default=False,
-        description="refocus: deblur before depth and bokeh (off: the input is already sharp)",
+        description="refocus: deblur before depth and bokeh: true (on), false (off: the input "
+        "is already sharp) or auto (DeblurNet runs, frames it finds already sharp pass "
+        "through unchanged)",
+    )
+    auto_sharp_px: float = Field(
+        default=1.0,
+        gt=0,
+        le=64,
+        description="auto: a frame is already sharp when DeblurNet's median blur radius over "
+        "its detailed pixels is below this (px)",
     )
     temporal: bool = Field(
         default=True, description="carry flow-warped features from frame to frame (no flicker)"

@@ -48,8 +48,11 @@ __all__ = [
     "build_estimator",
     "cached_depth",
     "choose_depth",
+    "depth_colour_map",
+    "depth_sidecar",
     "export_depth",
     "prepare_depth",
+    "write_depth_map",
 ]
 
 log = logging.getLogger(__name__)
@@ -57,6 +60,11 @@ log = logging.getLogger(__name__)
 MapFormat = Literal["png", "exr"]
 # Relative depth in a 16-bit PNG: code = disparity in [0, 1] x 65535 (near = bright).
 _RELATIVE_PNG_SCALE = 65535.0
+# Metric depth in a 16-bit PNG: code = distance in mm, 1 mm (code 1) to 65.535 m (farther,
+# infinity included, is clipped there: `DepthSequence` refuses 0 and non-finite distances).
+_METRIC_PNG_MAX_MM = 65535.0
+# Metric depth in EXR: metres, farthest 1000 km (an infinite distance would not read back).
+_METRIC_EXR_MIN_DISPARITY = 1e-6
 # Bump when estimation or stabilisation changes, so old cached depth is not reused.
 _CACHE_VERSION = 1
 
@@ -136,27 +144,88 @@ def build_estimator(choice: DepthChoice, config: Config) -> DepthEstimator:
     raise ValueError("a depth sequence is read with vidrefocus.io.depth.DepthSequence")
 
 
-def _sidecar(choice: DepthChoice, fmt: MapFormat, frames: int, stabilized: bool) -> dict:
-    if fmt == "png":
-        values = f"disparity in [0, 1] = code / {int(_RELATIVE_PNG_SCALE)}, near = bright"
+def depth_sidecar(
+    fmt: MapFormat, frames: int, source: str, stabilized: bool, *, metric: bool = False
+) -> dict:
+    """The `depth.json` of a folder of maps written by `write_depth_map`.
+
+    `io.depth.DepthSequence` reads it back, so `refocus --depth FOLDER` needs no
+    `--depth-units`: relative maps are disparity in [0, 1] (near = bright), metric maps are
+    distances in mm (16-bit PNG) or metres (EXR).
+
+    Args:
+        fmt: "png" or "exr".
+        frames: how many maps the folder holds.
+        source: where the depth came from (a provider, a user's sequence).
+        stabilized: whether temporal stabilisation ran.
+        metric: the maps are metric distances, not relative disparity.
+    Returns:
+        JSON-ready mapping.
+    """
+    if not metric:
+        units, near_is_bright, png_scale = "relative", True, _RELATIVE_PNG_SCALE
+        if fmt == "png":
+            values = f"disparity in [0, 1] = code / {int(_RELATIVE_PNG_SCALE)}, near = bright"
+        else:
+            values = "disparity in [0, 1], near = bright (float32)"
+    elif fmt == "png":
+        units, near_is_bright, png_scale = "mm", False, 1.0
+        values = (
+            f"distance in mm = code (1 mm steps; {int(_METRIC_PNG_MAX_MM)} means "
+            f"{_METRIC_PNG_MAX_MM / 1000:g} m or farther)"
+        )
     else:
-        values = "disparity in [0, 1], near = bright (float32)"
+        units, near_is_bright, png_scale = "m", False, None
+        values = "distance in metres (float32)"
     return {
         "vidrefocus": __version__,
         "kind": "depth",
-        "units": "relative",
-        "near_is_bright": True,
+        "units": units,
+        "near_is_bright": near_is_bright,
         "values": values,
-        "png_scale": _RELATIVE_PNG_SCALE if fmt == "png" else None,
+        "png_scale": png_scale if fmt == "png" else None,
         "format": fmt,
         "frames": frames,
-        "source": choice.description,
+        "source": source,
         "stabilized": stabilized,
     }
 
 
-def _colour_map(depth: Tensor) -> Tensor:
-    """Turbo colour map of relative depth in [0, 1], (B, 3, H, W) in [0, 1]."""
+def write_depth_map(path: Path, disparity: Tensor, *, metric: bool = False) -> None:
+    """Write one depth map as `depth_sidecar` describes it; the extension picks the format.
+
+    Args:
+        path: target file, .png (16-bit) or .exr (float32).
+        disparity: (1, H, W) float32, larger = nearer: 1/m when `metric`, else in [0, 1].
+        metric: write distances (mm in PNG, metres in EXR) instead of relative disparity.
+    Raises:
+        InputError: another extension, or the file cannot be written.
+    """
+    if not metric:
+        write_map(
+            path, disparity, png_scale=_RELATIVE_PNG_SCALE,
+            description="vidrefocus depth: relative disparity = value / 65535, near = bright",
+            what="depth map",
+        )  # fmt: skip
+    elif path.suffix.lower() == ".png":
+        mm = (1000.0 / disparity.clamp(min=1000.0 / _METRIC_PNG_MAX_MM)).clamp(min=1.0)
+        write_map(
+            path, mm, png_scale=1.0, what="depth map",
+            description="vidrefocus depth: distance in mm = value (65535 = 65.535 m or farther)",
+        )  # fmt: skip
+    else:
+        metres = 1.0 / disparity.clamp(min=_METRIC_EXR_MIN_DISPARITY)
+        write_map(path, metres, png_scale=1.0, description="", what="depth map")
+
+
+def depth_colour_map(depth: Tensor) -> Tensor:
+    """Turbo colour map (blue = far, red = near) of relative depth.
+
+    Args:
+        depth: (B, 1, H, W) disparity in [0, 1], larger = nearer (values outside are clipped).
+    Returns:
+        (B, 3, H, W) float32 RGB in [0, 1], on the depth's device.
+    """
     out = []
     for d in depth:
         u8 = (d[0].float().clamp(0, 1) * 255 + 0.5).to(torch.uint8).cpu().numpy()
@@ -172,7 +241,7 @@ class _PreviewStage:
         """Stateless."""
 
     def __call__(self, batch: FrameBatch) -> FrameBatch:
-        return batch.with_(frames=_colour_map(batch.depth))
+        return batch.with_(frames=depth_colour_map(batch.depth))
 
 
 class _DiscardFrames:
@@ -250,11 +319,7 @@ def export_depth(
             nonlocal written
             for d, pts in zip(batch.depth, batch.pts, strict=True):
                 stem = names.get(pts, f"{written:06d}")
-                write_map(
-                    out.path(f"{stem}.{fmt}"), d, png_scale=_RELATIVE_PNG_SCALE,
-                    description="vidrefocus depth: relative disparity = value / 65535, "
-                    "near = bright", what="depth map",
-                )  # fmt: skip
+                write_depth_map(out.path(f"{stem}.{fmt}"), d)
                 written += 1
 
         target = out.path("preview.mp4") if want_preview else output_dir
@@ -262,7 +327,7 @@ def export_depth(
             input_path, target, stages, config, overwrite=True, progress=progress,
             writer=None if want_preview else _DiscardFrames(), on_batch=save,
         )  # fmt: skip
-        sidecar = _sidecar(choice, fmt, written, config.depth.stabilize)
+        sidecar = depth_sidecar(fmt, written, choice.description, config.depth.stabilize)
         out.path(DEPTH_SIDECAR).write_text(json.dumps(sidecar, indent=2) + "\n")
     notes.append(
         f"{written} {fmt.upper()} maps ({sidecar['values']})"

@@ -28,6 +28,8 @@ __all__ = [
     "FocusState",
     "FocusTrack",
     "PointDepths",
+    "merge_focus_points",
+    "parse_focus_point",
     "parse_keys_csv",
     "parse_keys_data",
     "parse_keys_text",
@@ -461,3 +463,94 @@ def _parse_key(index: int, text: str) -> dict[str, Any]:
         else:
             raise fail(f"setting {setting!r} is not an f-number (f2.8) or a strength (12px)")
     return fields
+
+
+_FOCUS_POINT = re.compile(rf"\s*{_NUM}\s*,\s*{_NUM}\s*@\s*(\S.*?)\s*")
+
+
+def parse_focus_point(text: str) -> FocusKey:
+    """A `--focus-point X,Y@TIME` value: at TIME, focus on the subject at pixel (X, Y).
+
+    The same as the keyframe `TIME:@X,Y`: the subject is tracked through the clip, and the
+    key is reached with the default ease (ease-in-out).
+
+    Args:
+        text: e.g. "320,180@1.5s"; TIME is any time spec (2.5, 2.5s, f60, timecode).
+    Returns:
+        The point key.
+    Raises:
+        InputError: not X,Y@TIME, a bad time or a negative coordinate (names the value).
+
+    Example:
+        >>> parse_focus_point("320,180@f12").point
+        (320.0, 180.0)
+    """
+    m = _FOCUS_POINT.fullmatch(text)
+    if m is None:
+        raise InputError(
+            f"--focus-point {text!r}: write X,Y@TIME, a pixel (display orientation) and the "
+            "time its subject is focused, e.g. 320,180@1.5s."
+        )
+    try:
+        at = check_time_spec(m[3])
+    except InputError as err:
+        raise InputError(f"--focus-point {text!r}: time {m[3]!r} is not {ACCEPTED_FORMS}.") from err
+    try:
+        return FocusKey(at=at, point=(float(m[1]), float(m[2])))
+    except ValidationError as err:
+        raise InputError(f"--focus-point {text!r}: {_explain(err)}.") from err
+
+
+def merge_focus_points(
+    track: FocusTrack | None,
+    points: Sequence[str],
+    rate: Fraction | None = None,
+    duration_s: Fraction | None = None,
+) -> FocusTrack:
+    """Add `--focus-point` keys to a track's keys (if any), in time order.
+
+    The track's own keys keep their order rules (`FocusTrack` refuses keys out of order); the
+    points may come in any order and go where their times fall.
+
+    Args:
+        track: keys from `--focus` or `--focus-file`, or None.
+        points: `X,Y@TIME` values (`parse_focus_point`).
+        rate: the clip's frame rate, for "f60" and timecode times.
+        duration_s: the clip's duration; None skips the range check.
+    Returns:
+        A track of all keys.
+    Raises:
+        InputError: a bad value, a time outside the clip, or two keys at one time (both named).
+
+    Example:
+        >>> merged = merge_focus_points(FocusTrack.from_text("0s:2m"), ["10,20@1s"])
+        >>> [key.point for key in merged.keys]
+        [None, (10.0, 20.0)]
+    """
+    timed: list[tuple[Fraction, str, FocusKey]] = []
+    if track is not None:
+        timed = [
+            (t, _describe(i, key), key)
+            for i, (t, key) in enumerate(zip(track.times_s, track.keys, strict=True))
+        ]
+    for text in points:
+        key = parse_focus_point(text)
+        name = f"--focus-point {text!r}"
+        try:
+            t = parse_time(key.at, rate)
+        except InputError as err:
+            raise InputError(f"{name}: {err}") from err
+        if duration_s is not None and t > duration_s:
+            raise InputError(
+                f"{name} is at {float(t):g} s, after the end of the clip "
+                f"({float(duration_s):g} s). Move it inside the clip."
+            )
+        clash = next((other for when, other, _ in timed if when == t), None)
+        if clash is not None:
+            raise InputError(
+                f"{name} is at {float(t):g} s, where {clash} already is; give one key per "
+                "time (drop one of them, or move it)."
+            )
+        timed.append((t, name, key))
+    timed.sort(key=lambda item: item[0])
+    return FocusTrack(tuple(key for _, _, key in timed), rate, duration_s)

@@ -44,14 +44,17 @@ def plot_focus(
     out_png: Path | str,
     blur_px: Sequence[float] | None = None,
     size_px: tuple[int, int] = (1200, 800),
+    marks_s: Sequence[Fraction | float] = (),
+    title: str = "Focus track",
 ) -> Path:
     """Draw a focus track per frame: what a focus puller's wheel did, for review.
 
     Panels: the focus distance in metres (metric tracks whose distances are all finite), or
     else the focus disparity; the f-number and/or the blur strength (when keys set them);
     and, when given, the blur radius at the focus point. Dotted lines mark where the track
-    passes a keyframe. The file is written under a temporary name and renamed, so the output
-    path never holds a partial PNG.
+    passes a keyframe, solid purple lines the times in `marks_s` (the frames a preview
+    shows). The file is written under a temporary name and renamed, so the output path
+    never holds a partial PNG.
 
     Args:
         states: per-frame focus states (`FocusTrack.resolve`).
@@ -59,6 +62,8 @@ def plot_focus(
         out_png: the PNG to write (its folder must exist).
         blur_px: blur radius in px at the focus point per frame (signed or absolute), or None.
         size_px: (width, height) of the image in pixels, each >= 200.
+        marks_s: times in seconds to mark with a vertical line.
+        title: the title above the first panel.
     Returns:
         The path written.
     Raises:
@@ -99,7 +104,7 @@ def plot_focus(
         ax.plot(times, [s.focus_disparity for s in states], color="tab:blue", linewidth=2)
         metric = states[0].focus_distance_m is not None
         ax.set_ylabel("focus disparity (1/m)" if metric else "focus disparity (relative)")
-    ax.set_title("Focus track")
+    ax.set_title(title)
     ax.grid(alpha=0.3)
 
     if has_aperture:
@@ -127,6 +132,8 @@ def plot_focus(
 
     for ax in axes:
         _mark_keys(ax, changes)
+        for t in marks_s:
+            ax.axvline(float(t), color="tab:purple", linewidth=1.5, alpha=0.8)
     axes[-1].set_xlabel("time (s)")
 
     # Write beside the target and rename, so a crash never leaves a partial PNG there.

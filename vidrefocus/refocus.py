@@ -3,29 +3,40 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from fractions import Fraction
 from pathlib import Path
 
 from vidrefocus.aperture import ApertureSpec
-from vidrefocus.config import Config
+from vidrefocus.config import Config, LensOptions
 from vidrefocus.depth import choose_depth, prepare_depth
 from vidrefocus.depth_temporal import DepthStabilizer, StabilizeSettings
 from vidrefocus.errors import InputError
-from vidrefocus.focus import FocusKey, FocusState, FocusTrack
+from vidrefocus.exports import ExportRequest, ExportWriter
+from vidrefocus.focus import FocusKey, FocusState, FocusTrack, merge_focus_points
 from vidrefocus.io.depth import DepthSequence, sequence_units
-from vidrefocus.io.probe import MediaInfo, frame_pts
+from vidrefocus.io.probe import MediaInfo, VideoInfo, frame_pts
 from vidrefocus.io.reader import VideoReader
 from vidrefocus.io.writer import check_output_path
 from vidrefocus.layered import RenderSettings
-from vidrefocus.models.bokehnet import BokehNet, default_weights_path, load_fill_net
+from vidrefocus.models.bokehnet import BokehNet, FillNet, default_weights_path, load_fill_net
 from vidrefocus.runtime.factory import deblur_stages
 from vidrefocus.runtime.local import JobResult, Progress, run_local
-from vidrefocus.stages import BokehStage, DepthStage, FocusStage, Stage
+from vidrefocus.stages import BokehStage, DepthStage, FocusStage, FrameBatch, Stage
 from vidrefocus.tracking import depth_at_point, track_point
 
-__all__ = ["RefocusPlan", "plan_refocus", "refocus"]
+__all__ = [
+    "BokehLook",
+    "RefocusPlan",
+    "bokeh_look",
+    "focus_track",
+    "open_depth_sequence",
+    "plan_refocus",
+    "refocus",
+    "sequence_stabilizer",
+]
 
 log = logging.getLogger(__name__)
 
@@ -40,6 +51,9 @@ class RefocusPlan:
         times_s: every frame's time.
         notes: human-readable decisions (style understood, depth source, fill on/off).
         tracks: point key index -> per-frame (x, y) of the tracked subject.
+        metric: the depth the bokeh uses is metric (1/m), not relative.
+        depth_source: where that depth comes from (a provider, the user's sequence).
+        depth_stabilized: whether it is temporally stabilised.
     """
 
     stages: list[Stage]
@@ -47,6 +61,9 @@ class RefocusPlan:
     times_s: list[Fraction]
     notes: list[str] = field(default_factory=list)
     tracks: dict[int, list[tuple[float, float]]] = field(default_factory=dict)
+    metric: bool = False
+    depth_source: str = ""
+    depth_stabilized: bool = False
 
 
 def _aperture(config: Config) -> ApertureSpec:
@@ -57,89 +74,65 @@ def _aperture(config: Config) -> ApertureSpec:
     )  # fmt: skip
 
 
-def _focus_track(
-    info: MediaInfo, focus: str | None, focus_file: Path | None, duration: Fraction
+def focus_track(
+    info: MediaInfo,
+    focus: str | None,
+    focus_file: Path | None,
+    duration: Fraction,
+    focus_points: Sequence[str] = (),
 ) -> FocusTrack:
+    """The clip's focus keyframes: `--focus` text or `--focus-file`, with the `--focus-point`
+    keys (`X,Y@TIME`) merged in by time; by default the subject at the centre of the first
+    frame, tracked.
+
+    Raises:
+        InputError: both `focus` and `focus_file`, bad keyframes (named by index and time), a
+            bad focus point or two keys at one time (named by value).
+    """
     video = info.video
     rate = video.average_rate if video is not None else None
     if focus is not None and focus_file is not None:
         raise InputError("give focus keyframes with --focus or --focus-file, not both.")
+    track = None
     if focus_file is not None:
-        return FocusTrack.from_file(focus_file, rate, duration)
-    if focus is not None:
-        return FocusTrack.from_text(focus, rate, duration)
+        track = FocusTrack.from_file(focus_file, rate, duration)
+    elif focus is not None:
+        track = FocusTrack.from_text(focus, rate, duration)
+    if focus_points:
+        return merge_focus_points(track, focus_points, rate, duration)
+    if track is not None:
+        return track
     # No keyframes: focus on the subject at the centre of the first frame and follow it.
     w, h = video.display_width, video.display_height
     return FocusTrack((FocusKey(at=0.0, point=((w - 1) / 2, (h - 1) / 2)),), rate, duration)
 
 
-def plan_refocus(
-    input_path: Path,
-    config: Config,
-    *,
-    focus: str | None = None,
-    focus_file: Path | None = None,
-) -> RefocusPlan:
-    """Resolve depth, focus (tracking point keys) and the look into stages.
+@dataclass(frozen=True)
+class BokehLook:
+    """How the bokeh is rendered, resolved from the `bokeh` and `lens` options.
+
+    Attributes:
+        settings: aperture and highlights for BokehNet (the style's, when one is described).
+        lens: the lens options, with the style's f-number when it sets one.
+        strength_scale: multiplier of the blur from the style (1.0 without one).
+        fill: the learned fill net, or None for the classical fill.
+        notes: human-readable decisions (style understood, fill on/off).
+    """
+
+    settings: RenderSettings
+    lens: LensOptions
+    strength_scale: float
+    fill: FillNet | None
+    notes: list[str]
+
+
+def bokeh_look(config: Config) -> BokehLook:
+    """Resolve the text style, the aperture and the learned fill into one look.
 
     Raises:
-        InputError: bad depth (or missing model weights), bad keyframes, an unknown style.
+        InputError: a style description that names nothing known.
     """
-    reader = VideoReader(input_path, fps=config.input.sequence_rate)
-    info, video = reader.info, reader.video
-    pts = frame_pts(input_path) if not info.is_image_sequence else None
-    if pts is None:
-        pts = list(range(video.first_pts or 0, (video.last_pts or 0) + 1))
-    times = [p * video.time_base for p in pts]
-    duration = video.duration_s or (times[-1] if times else Fraction(0))
     notes: list[str] = []
-    if config.depth.path is None:
-        # --depth auto: estimate (or reuse cached) depth for the whole clip first, so the
-        # focus of a tracked point can be read before any frame is rendered.
-        config, depth_notes = prepare_depth(input_path, config)
-    else:
-        depth_notes = [choose_depth(config).note]
-    notes.extend(depth_notes)
-    units = sequence_units(config.depth.path, config.depth.units)
-    depth = DepthSequence(
-        config.depth.path,
-        units=config.depth.units,
-        near_is_bright=config.depth.near_is_bright,
-        frame_count=len(pts),
-        size=(video.display_width, video.display_height),
-        # 256 steps of metric depth (mm, m or 1/m) are a broken export, never intended.
-        expect_16bit=units != "relative",
-    )
-    # A user's sequence is taken as aligned with its frames: snapping the edges of an
-    # accurate map can only move right pixels (on a noisy synthetic sequence it raised AbsRel
-    # from 0.013 to 0.018), so it gets the temporal filter only. Estimated depth arrives
-    # here already stabilised and edge-aligned (`prepare_depth`).
-    settings = StabilizeSettings(edges=False)
-    stabilizer = (
-        DepthStabilizer(metric=depth.metric, settings=settings) if config.depth.stabilize else None
-    )
-    # Deblur first, so depth alignment, focus and bokeh all see the all-in-focus frames.
-    first: list[Stage] = []
-    if config.deblur.enabled:
-        deblur = deblur_stages(input_path, config)
-        first, notes = deblur.stages, [*notes, *deblur.notes]
-    track = _focus_track(info, focus, focus_file, duration)
-    tracks: dict[int, list[tuple[float, float]]] = {}
-    for i, key in enumerate(track.keys):
-        if key.point is None:
-            continue
-        start = min(range(len(times)), key=lambda j, t=track.times_s[i]: abs(times[j] - t))
-        frames = (f.rgb for f in VideoReader(input_path, fps=config.input.sequence_rate))
-        points = track_point(frames, key.point, start)
-        tracks[i] = [(p.x, p.y) for p in points]
-        hidden = sum(p.occluded for p in points)
-        notes.append(f"tracked keyframe {i} point {key.point} ({hidden} frames occluded)")
-
-    def point_depth(key_index: int, frame: int) -> float:
-        x, y = tracks[key_index][frame]
-        return depth_at_point(depth[frame][0], x, y)
-
-    states = track.resolve(times, point_depth if tracks else None, metric=depth.metric)
     strength_scale = 1.0
     lens = config.lens
     settings = RenderSettings(
@@ -168,19 +161,116 @@ def plan_refocus(
         else:
             log.warning("BokehNet fill weights missing; rendering with the classical fill.")
     notes.append(f"BokehNet learned fill: {'on' if fill is not None else 'off'}")
+    return BokehLook(settings, lens, strength_scale, fill, notes)
+
+
+def open_depth_sequence(config: Config, frame_count: int, video: VideoInfo) -> DepthSequence:
+    """The depth sequence `depth.path` names, checked against the footage.
+
+    Raises:
+        InputError: a missing or malformed sequence, or one of another frame count.
+    """
+    units = sequence_units(config.depth.path, config.depth.units)
+    return DepthSequence(
+        config.depth.path,
+        units=config.depth.units,
+        near_is_bright=config.depth.near_is_bright,
+        frame_count=frame_count,
+        size=(video.display_width, video.display_height),
+        # 256 steps of metric depth (mm, m or 1/m) are a broken export, never intended.
+        expect_16bit=units != "relative",
+    )
+
+
+def sequence_stabilizer(config: Config, depth: DepthSequence) -> DepthStabilizer | None:
+    """The temporal filter for a depth sequence (None when `depth.stabilize` is off)."""
+    # A user's sequence is taken as aligned with its frames: snapping the edges of an
+    # accurate map can only move right pixels (on a noisy synthetic sequence it raised AbsRel
+    # from 0.013 to 0.018), so it gets the temporal filter only. Estimated depth arrives
+    # here already stabilised and edge-aligned (`prepare_depth`).
+    if not config.depth.stabilize:
+        return None
+    return DepthStabilizer(metric=depth.metric, settings=StabilizeSettings(edges=False))
+
+
+def plan_refocus(
+    input_path: Path,
+    config: Config,
+    *,
+    focus: str | None = None,
+    focus_file: Path | None = None,
+    focus_points: Sequence[str] = (),
+) -> RefocusPlan:
+    """Resolve depth, focus (tracking point keys) and the look into stages.
+
+    Args:
+        input_path: the footage.
+        config: validated options; `deblur.enabled` "auto" passes sharp frames through.
+        focus: keyframes as `--focus` text.
+        focus_file: keyframes as a YAML, JSON or CSV file.
+        focus_points: `--focus-point` values (`X,Y@TIME`), merged with the keys by time.
+    Raises:
+        InputError: bad depth (or missing model weights), bad keyframes, an unknown style.
+    """
+    reader = VideoReader(input_path, fps=config.input.sequence_rate)
+    info, video = reader.info, reader.video
+    pts = frame_pts(input_path) if not info.is_image_sequence else None
+    if pts is None:
+        pts = list(range(video.first_pts or 0, (video.last_pts or 0) + 1))
+    times = [p * video.time_base for p in pts]
+    duration = video.duration_s or (times[-1] if times else Fraction(0))
+    notes: list[str] = []
+    depth_stabilized = config.depth.stabilize  # estimated depth: already, in its cache
+    if config.depth.path is None:
+        # --depth auto: estimate (or reuse cached) depth for the whole clip first, so the
+        # focus of a tracked point can be read before any frame is rendered.
+        config, depth_notes = prepare_depth(input_path, config)
+    else:
+        depth_notes = [choose_depth(config).note]
+    notes.extend(depth_notes)
+    depth = open_depth_sequence(config, len(pts), video)
+    stabilizer = sequence_stabilizer(config, depth)
+    # Deblur first, so depth alignment, focus and bokeh all see the all-in-focus frames.
+    first: list[Stage] = []
+    if config.deblur.enabled:
+        deblur = deblur_stages(input_path, config, auto=config.deblur.enabled == "auto")
+        first, notes = deblur.stages, [*notes, *deblur.notes]
+    track = focus_track(info, focus, focus_file, duration, focus_points)
+    tracks: dict[int, list[tuple[float, float]]] = {}
+    for i, key in enumerate(track.keys):
+        if key.point is None:
+            continue
+        start = min(range(len(times)), key=lambda j, t=track.times_s[i]: abs(times[j] - t))
+        frames = (f.rgb for f in VideoReader(input_path, fps=config.input.sequence_rate))
+        points = track_point(frames, key.point, start)
+        tracks[i] = [(p.x, p.y) for p in points]
+        hidden = sum(p.occluded for p in points)
+        notes.append(f"tracked keyframe {i} point {key.point} ({hidden} frames occluded)")
+
+    def point_depth(key_index: int, frame: int) -> float:
+        x, y = tracks[key_index][frame]
+        return depth_at_point(depth[frame][0], x, y)
+
+    states = track.resolve(times, point_depth if tracks else None, metric=depth.metric)
+    look = bokeh_look(config)
+    notes.extend(look.notes)
     stages: list[Stage] = [
         *first,
         DepthStage(depth, pts, stabilizer),
         FocusStage(
             dict(zip(pts, states, strict=True)),
-            lens,
+            look.lens,
             metric=depth.metric,
             strength_px=config.bokeh.strength,
-            strength_scale=strength_scale,
+            strength_scale=look.strength_scale,
         ),
-        BokehStage(BokehNet(settings, fill)),
+        BokehStage(BokehNet(look.settings, look.fill)),
     ]
-    return RefocusPlan(stages, dict(zip(pts, states, strict=True)), times, notes, tracks)
+    return RefocusPlan(
+        stages, dict(zip(pts, states, strict=True)), times, notes, tracks,
+        metric=depth.metric, depth_source=depth_notes[0].removeprefix("depth: "),
+        depth_stabilized=depth_stabilized,
+    )  # fmt: skip
 
 
 def refocus(
@@ -190,18 +280,70 @@ def refocus(
     *,
     focus: str | None = None,
     focus_file: Path | None = None,
+    focus_points: Sequence[str] = (),
+    exports: ExportRequest | None = None,
     overwrite: bool = False,
     progress: Callable[[Progress], None] | None = None,
 ) -> tuple[JobResult, RefocusPlan]:
     """Refocus a clip: the whole editor's job, in this process.
 
+    Args:
+        input_path: the footage.
+        output_path: the video to write.
+        config: validated options.
+        focus: keyframes as `--focus` text.
+        focus_file: keyframes as a YAML, JSON or CSV file.
+        focus_points: `--focus-point` values (`X,Y@TIME`).
+        exports: per-frame depth, blur radius and all-in-focus folders to write too
+            (`vidrefocus.exports`); each appears whole at the end, or not at all.
+        overwrite: replace an existing output (and export folders).
+        progress: called after each batch.
     Returns:
-        What was written, and the plan (focus states and decisions) for reporting.
+        What was written, and the plan (focus states and decisions) for reporting; its notes
+        end with how many frames DeblurNet replaced (auto) and what each export holds.
+    Raises:
+        InputError: a refused output or export folder (before any work), bad depth or keys.
+        ProcessingError: a stage or the encoder failed; nothing is left at the outputs.
     """
-    # Refuse a bad output path before the tracking pre-pass, not after it.
-    check_output_path(output_path, [input_path], overwrite=overwrite)
-    plan = plan_refocus(input_path, config, focus=focus, focus_file=focus_file)
-    result = run_local(
-        input_path, output_path, plan.stages, config, overwrite=overwrite, progress=progress
-    )
+    inputs = [Path(input_path)]
+    if config.depth.path is not None:
+        inputs.append(Path(config.depth.path))
+    if focus_file is not None:
+        inputs.append(Path(focus_file))
+    # Refuse a bad output path or export folder before the tracking pre-pass, not after it.
+    check_output_path(output_path, inputs, overwrite=overwrite)
+    with ExitStack() as stack:
+        writer = None
+        if exports is not None and exports.folders():
+            writer = stack.enter_context(ExportWriter(
+                exports, input_path, inputs=[*inputs, Path(output_path)],
+                rate=config.input.sequence_rate, overwrite=overwrite,
+            ))  # fmt: skip
+        plan = plan_refocus(
+            input_path, config, focus=focus, focus_file=focus_file, focus_points=focus_points
+        )
+        if writer is not None:
+            writer.describe_depth(
+                metric=plan.metric, source=plan.depth_source, stabilized=plan.depth_stabilized
+            )
+        deblurred = 0
+
+        def on_batch(batch: FrameBatch) -> None:
+            nonlocal deblurred
+            if "deblurred" in batch.extras:
+                deblurred += int(batch.extras["deblurred"].sum())
+            if writer is not None:
+                writer.write(batch)
+
+        result = run_local(
+            input_path, output_path, plan.stages, config, overwrite=overwrite,
+            progress=progress, on_batch=on_batch,
+        )  # fmt: skip
+    if config.deblur.enabled == "auto":
+        plan.notes.append(
+            f"DeblurNet auto: deblurred {deblurred} of {result.frames} frames "
+            f"({result.frames - deblurred} already sharp, passed through unchanged)"
+        )
+    if writer is not None:
+        plan.notes.extend(writer.notes())
     return result, plan

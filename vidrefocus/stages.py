@@ -9,6 +9,7 @@ from fractions import Fraction
 from typing import Protocol, runtime_checkable
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor
 
 from vidrefocus.config import DeblurOptions, LensOptions
@@ -29,8 +30,16 @@ __all__ = [
     "FrameBatch",
     "Stage",
     "run_stages",
+    "textured_defocus_px",
     "torch_device",
 ]
+
+# Luma steps per px above which a pixel has detail, so DeblurNet's blur estimate there is
+# evidence (in flat areas blur is invisible and its estimate a guess: on the sharp sample's
+# sky it says 8 px). 0.01 is 2.5 8-bit codes per px.
+DETAIL_GRADIENT = 0.01
+# Fewer detailed pixels than this share: nothing shows blur, so the frame counts as sharp.
+MIN_DETAIL_SHARE = 0.01
 
 
 @dataclass(frozen=True)
@@ -44,7 +53,8 @@ class FrameBatch:
         depth: (B, 1, H, W) float32 disparity-like depth (larger = nearer), once known.
         defocus: (B, 1, H, W) float32 blur radius in px of the input, once estimated.
         extras: named per-batch outputs of stages: "input" (the frames as decoded, before
-            DeblurStage replaced them), "radius" (signed blur, px), "all_in_focus" (the frames
+            DeblurStage replaced them), "deblurred" ((B,) bool, deblur auto: which frames
+            DeblurStage replaced), "radius" (signed blur, px), "all_in_focus" (the frames
             BokehStage rendered from).
     """
 
@@ -100,6 +110,36 @@ def torch_device(name: str | torch.device) -> torch.device:
     return device
 
 
+def textured_defocus_px(frames: Tensor, defocus_px: Tensor) -> Tensor:
+    """Each frame's median blur radius over the pixels with detail, where blur can be seen.
+
+    Flat pixels (luma gradient below `DETAIL_GRADIENT` per px) are left out: blur does not
+    change them, so an estimate there says nothing. On the bundled sample it is 0.006-0.02 px
+    for the sharp frames (0.1-0.4 px on sky-heavy crops of them) and 5.4 px for the shot
+    focused on the ball (BENCHMARKS.md, "deblur auto").
+
+    Args:
+        frames: (B, 3, H, W) float32, display-referred, in [0, 1].
+        defocus_px: (B, 1, H, W) float32 estimated blur radius of `frames`, px.
+    Returns:
+        (B,) float32 px; 0 for a frame with less than `MIN_DETAIL_SHARE` of its pixels
+        detailed (nothing in it shows blur).
+
+    Example:
+        >>> textured_defocus_px(torch.zeros(1, 3, 8, 8), torch.full((1, 1, 8, 8), 5.0))
+        tensor([0.])
+    """
+    luma = 0.2126 * frames[:, 0] + 0.7152 * frames[:, 1] + 0.0722 * frames[:, 2]
+    gx = F.pad(luma[..., :, 1:] - luma[..., :, :-1], (0, 1))
+    gy = F.pad(luma[..., 1:, :] - luma[..., :-1, :], (0, 0, 0, 1))
+    detail = (gx.square() + gy.square()).sqrt() > DETAIL_GRADIENT
+    out = torch.zeros(frames.shape[0], dtype=torch.float32, device=frames.device)
+    for i, (mask, radius) in enumerate(zip(detail, defocus_px[:, 0], strict=True)):
+        if mask.float().mean() >= MIN_DETAIL_SHARE:
+            out[i] = radius[mask].median()
+    return out
+
+
 class DeblurStage:
     """Remove defocus blur: the all-in-focus frames replace the input frames.
 
@@ -109,10 +149,16 @@ class DeblurStage:
     frames, `defocus` = the estimated blur radius of the input (px, >= 0), and the frames as
     they came in under `extras["input"]` (the analyst's audit compares the two).
 
+    With `sharp_px` set (`deblur.enabled: auto`), a frame whose `textured_defocus_px` is below
+    it is already sharp and leaves exactly as it came in (do no harm); `extras["deblurred"]`
+    ((B,) bool) says which frames were replaced. DeblurNet still runs on every frame, so its
+    temporal state does not jump where frames are passed through.
+
     Args:
         net: a DeblurNet; it is moved to `device` and put in eval mode.
         temporal: carry state between frames (False: every frame on its own).
         device: where the net runs; frames return on the device they came from.
+        sharp_px: pass through frames sharper than this (px); None deblurs every frame.
 
     Example:
         >>> stage = DeblurStage(DeblurNet(), temporal=False)
@@ -122,24 +168,35 @@ class DeblurStage:
     """
 
     def __init__(
-        self, net: DeblurNet, *, temporal: bool = True, device: str | torch.device = "cpu"
+        self,
+        net: DeblurNet,
+        *,
+        temporal: bool = True,
+        device: str | torch.device = "cpu",
+        sharp_px: float | None = None,
     ) -> None:
         self.device = torch_device(device)
         self.deblur = TemporalDeblur(net.to(self.device), temporal=temporal)
+        self.sharp_px = sharp_px
 
     @classmethod
     def from_options(
-        cls, options: DeblurOptions, device: str | torch.device = "auto"
+        cls, options: DeblurOptions, device: str | torch.device = "auto", *, auto: bool = False
     ) -> DeblurStage:
         """The stage a job's `deblur` options describe, with its weights loaded on `device`.
 
+        Args:
+            options: weights, temporal mode, and the threshold `auto` uses.
+            device: where the net runs.
+            auto: pass already sharp frames through (`options.auto_sharp_px`).
         Raises:
             InputError: the weights file is missing or not a DeblurNet checkpoint.
             ConfigError: "cuda" without a GPU.
         """
         target = torch_device(device)
         net = load_deblurnet(options.weights, target)
-        return cls(net, temporal=options.temporal, device=target)
+        sharp_px = options.auto_sharp_px if auto else None
+        return cls(net, temporal=options.temporal, device=target, sharp_px=sharp_px)
 
     @property
     def temporal(self) -> bool:
@@ -152,11 +209,13 @@ class DeblurStage:
     def __call__(self, batch: FrameBatch) -> FrameBatch:
         source = batch.frames.device
         sharp, defocus = self.deblur(batch.frames.to(self.device))
-        return batch.with_(
-            frames=sharp.to(source),
-            defocus=defocus.to(source),
-            extras={**batch.extras, "input": batch.frames},
-        )
+        sharp, defocus = sharp.to(source), defocus.to(source)
+        extras = {**batch.extras, "input": batch.frames}
+        if self.sharp_px is not None:
+            blurred = textured_defocus_px(batch.frames, defocus) >= self.sharp_px
+            sharp = torch.where(blurred.view(-1, 1, 1, 1), sharp, batch.frames)
+            extras["deblurred"] = blurred
+        return batch.with_(frames=sharp, defocus=defocus, extras=extras)
 
 
 class DepthStage:

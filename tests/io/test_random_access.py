@@ -73,3 +73,26 @@ def test_seeks_instead_of_decoding_everything(
 def test_out_of_range(gop_clip: Path) -> None:
     with pytest.raises(InputError, match="does not exist"):
         RandomAccessReader(gop_clip).at_indices([10_000])
+
+
+def test_counts_decoded_frames(gop_clip: Path) -> None:
+    ra = RandomAccessReader(gop_clip)
+    assert ra.frames_decoded == 0
+    ra.at_indices([70])  # keyframes every 12 frames: decoding starts at frame 60
+    assert 11 <= ra.frames_decoded <= 12
+    before = ra.frames_decoded
+    ra.at_indices([3, 50])  # two seeks: 0..3 and 48..50
+    assert ra.frames_decoded - before == 4 + 3
+
+
+def test_iter_range_streams_a_span_exactly(gop_clip: Path) -> None:
+    full = list(VideoReader(gop_clip))
+    ra = RandomAccessReader(gop_clip)
+    got = list(ra.iter_range(30, 41))
+    assert [f.index for f in got] == list(range(30, 41))
+    for f in got:
+        assert f.pts == full[f.index].pts
+        assert (f.rgb - full[f.index].rgb).abs().max().item() == 0.0
+    assert ra.frames_decoded == 41 - 24  # from the keyframe at 24, not from the start
+    with pytest.raises(InputError, match="not a span"):
+        list(ra.iter_range(5, 5))

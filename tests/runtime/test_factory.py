@@ -54,6 +54,13 @@ class TestStageFactory:
         assert Path(factory.kwargs["focus_file"]).is_absolute()
         assert factory.identity()["kwargs"]["focus"] == "0s:3m"
 
+    def test_refocus_factory_focus_points_only_when_given(self) -> None:
+        # issue #8: without --focus-point a job keeps its identity, so --resume still finds
+        # the chunks of a run made before the flag existed
+        assert set(refocus_factory("0s:3m").kwargs) == {"focus", "focus_file"}
+        factory = refocus_factory("0s:3m", None, ["10,20@1s"])
+        assert factory.identity()["kwargs"]["focus_points"] == ["10,20@1s"]
+
 
 @pytest.mark.slow
 def test_chunked_refocus_equals_single_pass(tmp_path: Path) -> None:
@@ -68,8 +75,11 @@ def test_chunked_refocus_equals_single_pass(tmp_path: Path) -> None:
         overrides={"encode.codec": "ffv1", "depth.path": str(depth), "bokeh.learned_fill": False}
     )
     single, chunked = tmp_path / "single.mkv", tmp_path / "chunked.mkv"
-    _, plan = refocus(clip, single, config, focus="0s:3m")
-    result = run_job(clip, chunked, config, factory=refocus_factory("0s:3m"), workers=0)
+    points = ["139,240@f2"]  # the ball, tracked (issue #8: --focus-point reaches the workers)
+    _, plan = refocus(clip, single, config, focus="0s:3m", focus_points=points)
+    factory = refocus_factory("0s:3m", focus_points=points)
+    result = run_job(clip, chunked, config, factory=factory, workers=0)
+    assert any(n.startswith("tracked keyframe 1 point (139.0, 240.0)") for n in result.notes)
     assert list(result.notes) == plan.notes
     a, b = list(VideoReader(single)), list(VideoReader(chunked))
     assert [f.pts for f in a] == [f.pts for f in b]

@@ -12,7 +12,18 @@ from types import FrameType
 from rich.logging import RichHandler
 
 from vidrefocus import __version__
-from vidrefocus.cli import batch, bench, config, deblur, depth, info, plot_focus, refocus, transcode
+from vidrefocus.cli import (
+    batch,
+    bench,
+    config,
+    deblur,
+    depth,
+    info,
+    plot_focus,
+    preview,
+    refocus,
+    transcode,
+)
 from vidrefocus.cli.output import err_console
 from vidrefocus.errors import VidRefocusError
 
@@ -21,7 +32,7 @@ __all__ = ["build_parser", "main"]
 log = logging.getLogger("vidrefocus")
 
 # In `vidrefocus --help` order.
-_COMMANDS = (info, transcode, refocus, depth, deblur, batch, plot_focus, config, bench)
+_COMMANDS = (info, transcode, refocus, depth, deblur, batch, plot_focus, preview, config, bench)
 
 
 class Terminated(KeyboardInterrupt):

@@ -20,7 +20,10 @@ def _cmd_plot_focus(args: argparse.Namespace) -> int:
 
     config = refocus_config(args)
     check_output_path(args.output, [args.input], overwrite=True)
-    plan = plan_refocus(args.input, config, focus=args.focus, focus_file=args.focus_file)
+    plan = plan_refocus(
+        args.input, config, focus=args.focus, focus_file=args.focus_file,
+        focus_points=args.focus_point,
+    )  # fmt: skip
     blur = None
     focus_stage = next(s for s in plan.stages if isinstance(s, FocusStage))
     depth_stage = next(s for s in plan.stages if isinstance(s, DepthStage))

@@ -17,10 +17,11 @@ from vidrefocus.cli.options import (
 )
 from vidrefocus.cli.output import console, progress, report
 from vidrefocus.config import Config
-from vidrefocus.errors import ConfigError
+from vidrefocus.errors import ConfigError, InputError
 
 __all__ = [
     "add_depth_source_args",
+    "add_export_args",
     "add_refocus_args",
     "announce_depth",
     "depth_overrides",
@@ -34,6 +35,9 @@ def add_refocus_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--focus", metavar="KEYS",
                    help='keyframes, e.g. "0s:1.2m, 1s:ease-in-out:3m" (see docs)')  # fmt: skip
     g.add_argument("--focus-file", type=Path, help="keyframes as YAML, JSON or CSV")
+    g.add_argument("--focus-point", action="append", default=[], metavar="X,Y@TIME",
+                   help="focus on the subject at pixel X,Y at TIME and track it: the keyframe "
+                        "TIME:@X,Y, merged with --focus keys by time (repeatable)")  # fmt: skip
     g = p.add_argument_group("depth (default: estimated; see `vidrefocus depth`)")
     g.add_argument("--depth", metavar="PATH",
                    help="your depth: a folder of per-frame maps (16-bit PNG/TIFF, EXR, NPY) "
@@ -56,9 +60,35 @@ def add_refocus_args(p: argparse.ArgumentParser) -> None:
         "--fill", action="store_true", help="turn BokehNet's learned fill on (see its card)"
     )
     fill.add_argument("--no-fill", action="store_true", help="turn BokehNet's learned fill off")
-    g.add_argument("--deblur", action=argparse.BooleanOptionalAction, default=None,
-                   help="run DeblurNet first, so the bokeh is rendered from all-in-focus "
-                        "frames (default: deblur.enabled, off)")  # fmt: skip
+    deblur = g.add_mutually_exclusive_group()
+    deblur.add_argument("--deblur", nargs="?", const="on", choices=("on", "off", "auto"),
+                        metavar="on|off|auto",
+                        help="run DeblurNet first, so the bokeh is rendered from all-in-focus "
+                             "frames; auto: frames it finds already sharp pass through "
+                             "unchanged; --deblur alone = on (default: deblur.enabled, "
+                             "off)")  # fmt: skip
+    deblur.add_argument("--no-deblur", dest="deblur", action="store_const", const="off",
+                        help="the same as --deblur off")  # fmt: skip
+
+
+def add_export_args(p: argparse.ArgumentParser) -> None:
+    g = p.add_argument_group(
+        "exports for compositors (one file per frame, named like the source frames: "
+        "000000.png, ... for a video)"
+    )
+    g.add_argument("--export-depth", type=Path, metavar="DIR",
+                   help="the depth the bokeh used, with depth.json (refocus --depth DIR reads "
+                        "it back): relative = disparity x 65535, near bright; metric = mm "
+                        "(PNG) or metres (EXR)")  # fmt: skip
+    g.add_argument("--export-defocus", type=Path, metavar="DIR",
+                   help="the blur radius BokehNet rendered with: PNG |radius| px x 256, "
+                        "EXR signed px (> 0 in front of the focal plane); with "
+                        "defocus.json")  # fmt: skip
+    g.add_argument("--export-allinfocus", type=Path, metavar="DIR",
+                   help="the frames the bokeh was rendered from (deblurred, or the input): "
+                        "16-bit PNG, or linear-light float EXR")  # fmt: skip
+    g.add_argument("--export-format", choices=("png", "exr"), default="png",
+                   help="file type of every export (default png)")  # fmt: skip
 
 
 def add_depth_source_args(g: argparse._ArgumentGroup) -> None:
@@ -99,7 +129,7 @@ def refocus_config(args: argparse.Namespace) -> Config:
         "bokeh.blades": args.blades,
         "bokeh.style": args.style,
         "bokeh.learned_fill": True if args.fill else (False if args.no_fill else None),
-        "deblur.enabled": args.deblur,
+        "deblur.enabled": {"on": True, "off": False, "auto": "auto", None: None}[args.deblur],
     }
     config = config_from(args, overrides)
     from vidrefocus.io.depth import sequence_units
@@ -132,9 +162,19 @@ def announce_depth(args: argparse.Namespace, config: Config) -> None:
 
 
 def _cmd_refocus(args: argparse.Namespace) -> int:
+    from vidrefocus.exports import ExportRequest
     from vidrefocus.refocus import refocus
 
     config = refocus_config(args)
+    exports = ExportRequest(
+        depth=args.export_depth, defocus=args.export_defocus,
+        all_in_focus=args.export_allinfocus, fmt=args.export_format,
+    )  # fmt: skip
+    if chunked(args) and exports.folders():
+        raise InputError(
+            f"{args.output}: chunked runs (--workers, --address, --resume, --work-dir) write "
+            f"the video only; drop {', '.join(exports.flags())}, or run without those options."
+        )
     announce_depth(args, config)
     with progress("refocus", args.quiet or args.json) as on_progress:
         if chunked(args):
@@ -146,13 +186,14 @@ def _cmd_refocus(args: argparse.Namespace) -> int:
             check_output_path(args.output, [args.input], overwrite=args.overwrite)
             # Estimate depth once here, not once per worker: they read the cached maps.
             config, depth_notes = prepare_depth(args.input, config, progress=on_progress)
-            factory = refocus_factory(args.focus, args.focus_file)
+            factory = refocus_factory(args.focus, args.focus_file, args.focus_point)
             result = run_chunked(args, config, factory, on_progress)
             notes = [*depth_notes, *result.notes]
         else:
             result, plan = refocus(
                 args.input, args.output, config, focus=args.focus, focus_file=args.focus_file,
-                overwrite=args.overwrite, progress=on_progress,
+                focus_points=args.focus_point, exports=exports, overwrite=args.overwrite,
+                progress=on_progress,
             )  # fmt: skip
             notes = plan.notes
     report(args, result, notes)
@@ -163,6 +204,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("refocus", help="refocus a clip: depth, focus keyframes, bokeh")
     add_job_args(p)
     add_refocus_args(p)
+    add_export_args(p)
     add_config_args(p)
     add_encode_args(p)
     add_runtime_args(p)

@@ -115,6 +115,7 @@ BENCHES = {
     "deblur": "vidrefocus.eval.bench_deblur",
     "runtime": "vidrefocus.eval.bench_runtime",
     "depth": "vidrefocus.eval.bench_depth",
+    "preview": "vidrefocus.eval.bench_preview",
 }
 
 

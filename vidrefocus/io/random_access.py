@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import bisect
 import logging
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from fractions import Fraction
 from pathlib import Path
 
+# decord bundles an old zlib (1.2.3); loaded before OpenCV, it serves OpenCV's libpng too,
+# which then cannot read PNGs ("libpng error: bad parameters to zlib"). OpenCV first avoids it.
+import cv2  # noqa: F401
 import decord
 import numpy as np
 import torch
@@ -32,6 +35,10 @@ class RandomAccessReader:
     uses decord's keyframe index to seek, and decodes from that keyframe with PyAV through the
     same conversion as `VideoReader`: pixels and pts are then identical to a streaming read.
 
+    `frames_decoded` counts the frames decoded so far (all of them, also those decoded only to
+    reach a target after a keyframe; decord mode counts the frames it returned, image
+    sequences the images read), so a caller can show that it did not decode the whole video.
+
     Args:
         path: a video file or an image sequence folder (sequences need no index).
         exact: decode pixels exactly like `VideoReader` (default) or take decord's RGB.
@@ -49,8 +56,10 @@ class RandomAccessReader:
         self.path = Path(path)
         self.exact = exact
         self._stream_reader = VideoReader(self.path, fps=fps)
+        self.info = self._stream_reader.info
         self.video = self._stream_reader.video
         self.time_base = self.video.time_base
+        self.frames_decoded = 0
         if self._stream_reader.info.is_image_sequence:
             self._pts = list(range(self.video.first_pts or 0, (self.video.last_pts or 0) + 1))
             self._keys = list(range(len(self._pts)))
@@ -108,12 +117,62 @@ class RandomAccessReader:
             got = self._read_decord(wanted)
         return [got[i] for i in indices]
 
+    def iter_range(self, start: int, stop: int) -> Iterator[DecodedFrame]:
+        """Frames `start` .. `stop - 1` in presentation order, streamed (not held in memory).
+
+        Decoding starts at the keyframe at or before `start` and ends at `stop - 1`, always
+        exactly (PyAV, like `VideoReader`), whatever `exact` says.
+
+        Raises:
+            InputError: an empty or out-of-range span.
+        """
+        if not 0 <= start < stop <= len(self._pts):
+            raise InputError(
+                f"{self.path}: frames {start}..{stop - 1} are not a span of the video's "
+                f"{len(self)} frames."
+            )
+        if self._decord is None:
+            for frame in self._stream_reader:
+                self.frames_decoded += 1
+                if frame.index >= stop:
+                    return
+                if frame.index >= start:
+                    yield frame
+            return
+        reader = self._stream_reader
+        last = self._pts[stop - 1]
+        index = {p: i for i, p in enumerate(self._pts[start:stop], start)}
+        with open_container(self.path) as container:
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            key = self._keys[max(bisect.bisect_right(self._keys, start) - 1, 0)]
+            container.seek(self._pts[key], stream=stream, backward=True, any_frame=False)
+            for frame in container.decode(stream):
+                self.frames_decoded += 1
+                if frame.pts in index:
+                    rgb = to_display(
+                        frame_to_rgb(frame, reader.layout, reader.spec), self.video.rotation
+                    )
+                    yield DecodedFrame(
+                        rgb=rgb, pts=frame.pts, time_base=self.time_base, index=index[frame.pts]
+                    )
+                if frame.pts is not None and frame.pts >= last:
+                    return
+
     def _read_sequence(self, wanted: list[int]) -> dict[int, DecodedFrame]:
-        frames = {f.index: f for f in self._stream_reader if f.index in set(wanted)}
+        wanted_set, last = set(wanted), max(wanted)
+        frames = {}
+        for f in self._stream_reader:
+            self.frames_decoded += 1
+            if f.index in wanted_set:
+                frames[f.index] = f
+            if f.index >= last:
+                break
         return frames
 
     def _read_decord(self, wanted: list[int]) -> dict[int, DecodedFrame]:
         batch = self._decord.get_batch(wanted).asnumpy()
+        self.frames_decoded += len(wanted)
         out = {}
         for i, arr in zip(wanted, batch, strict=True):
             rgb = torch.from_numpy(arr.astype(np.float32) / 255.0).permute(2, 0, 1).contiguous()
@@ -135,6 +194,7 @@ class RandomAccessReader:
                 targets = {self._pts[i]: i for i in pending}
                 last = max(targets)
                 for frame in container.decode(stream):
+                    self.frames_decoded += 1
                     if frame.pts in targets:
                         i = targets.pop(frame.pts)
                         rgb = frame_to_rgb(frame, reader.layout, reader.spec)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -115,12 +115,25 @@ def deblur_notes(stage: DeblurStage, config: Config) -> list[str]:
     """What a deblur stage was built from, for the job's summary."""
     weights = config.deblur.weights or "packaged weights"
     mode = "temporal (flow-warped features)" if stage.temporal else "per frame"
-    return [f"DeblurNet: {weights}, {mode}, on {stage.device}"]
+    notes = [f"DeblurNet: {weights}, {mode}, on {stage.device}"]
+    if stage.sharp_px is not None:
+        notes.append(
+            "DeblurNet auto: a frame whose median blur radius over its detailed pixels is "
+            f"below {stage.sharp_px:g} px is already sharp and passes through unchanged"
+        )
+    return notes
 
 
-def deblur_stages(input_path: Path, config: Config) -> BuiltStages:
-    """DeblurNet alone (`vidrefocus deblur`): the `deblur` options, on `runtime.device`."""
-    stage = DeblurStage.from_options(config.deblur, config.runtime.device)
+def deblur_stages(input_path: Path, config: Config, *, auto: bool = False) -> BuiltStages:
+    """DeblurNet alone (`vidrefocus deblur`): the `deblur` options, on `runtime.device`.
+
+    Args:
+        input_path: the clip (unused: the stage needs nothing from it).
+        config: `deblur` options and `runtime.device`.
+        auto: pass frames that are already sharp through unchanged (`deblur.enabled: auto`
+            in refocus; `vidrefocus deblur` deblurs every frame).
+    """
+    stage = DeblurStage.from_options(config.deblur, config.runtime.device, auto=auto)
     return BuiltStages(stages=[stage], notes=deblur_notes(stage, config))
 
 
@@ -128,7 +141,11 @@ DEBLUR = StageFactory("vidrefocus.runtime.factory:deblur_stages")
 
 
 def refocus_stages(
-    input_path: Path, config: Config, focus: str | None = None, focus_file: str | None = None
+    input_path: Path,
+    config: Config,
+    focus: str | None = None,
+    focus_file: str | None = None,
+    focus_points: list[str] | None = None,
 ) -> BuiltStages:
     """The editor's refocus stages (`vidrefocus.refocus.plan_refocus`).
 
@@ -143,14 +160,20 @@ def refocus_stages(
         config,
         focus=focus,
         focus_file=Path(focus_file) if focus_file is not None else None,
+        focus_points=tuple(focus_points or ()),
     )
     return BuiltStages(stages=plan.stages, notes=list(plan.notes))
 
 
-def refocus_factory(focus: str | None = None, focus_file: Path | None = None) -> StageFactory:
-    """The factory of a refocus job with these focus keyframes."""
-    return StageFactory(
-        "vidrefocus.runtime.factory:refocus_stages",
-        # Absolute, so a worker in another folder (or on another node) finds the same file.
-        {"focus": focus, "focus_file": str(focus_file.resolve()) if focus_file else None},
-    )
+def refocus_factory(
+    focus: str | None = None, focus_file: Path | None = None, focus_points: Sequence[str] = ()
+) -> StageFactory:
+    """The factory of a refocus job with these focus keyframes (and `--focus-point` values)."""
+    # Absolute, so a worker in another folder (or on another node) finds the same file.
+    kwargs: dict[str, Any] = {
+        "focus": focus,
+        "focus_file": str(focus_file.resolve()) if focus_file else None,
+    }
+    if focus_points:  # only when given, so the identity of earlier jobs (resume) is unchanged
+        kwargs["focus_points"] = list(focus_points)
+    return StageFactory("vidrefocus.runtime.factory:refocus_stages", kwargs)
