@@ -32,6 +32,10 @@ demo: env
 		-o $(OUT)/rack_focus.mp4 --overwrite
 	$(BIN)/vidrefocus plot-focus samples/scene_sharp.mp4 --depth samples/scene_depth \
 		--focus "$(DEMO_FOCUS)" -o $(OUT)/rack_focus_plot.png
+	$(BIN)/vidrefocus preview samples/scene_sharp.mp4 --depth samples/scene_depth \
+		--focus "$(DEMO_FOCUS)" --aperture polygon --blades 8 --f-number 2 \
+		--at "0.5s, 1.8s, 3s" -o $(OUT)/rack_focus_sheet.png --html $(OUT)/rack_focus.html \
+		--overwrite
 
 lint: env
 	$(BIN)/ruff check .
