@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import os
-import tempfile
 from collections.abc import Sequence
 from fractions import Fraction
 from pathlib import Path
@@ -15,6 +14,7 @@ from matplotlib.figure import Figure
 
 from vidrefocus.errors import InputError
 from vidrefocus.focus import FocusState
+from vidrefocus.io.writer import temp_path_for
 
 __all__ = ["plot_focus"]
 
@@ -137,12 +137,11 @@ def plot_focus(
     axes[-1].set_xlabel("time (s)")
 
     # Write beside the target and rename, so a crash never leaves a partial PNG there.
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".png", dir=out.parent)
-    os.close(fd)
+    # (temp_path_for, not mkstemp: mkstemp makes the file 0600, and the plot is the user's.)
+    tmp = temp_path_for(out)
     try:
         fig.savefig(tmp, dpi=_DPI, format="png")
         os.replace(tmp, out)
     finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        tmp.unlink(missing_ok=True)
     return out
