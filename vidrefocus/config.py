@@ -51,6 +51,12 @@ class EncodeOptions(_Options):
     audio: Literal["copy", "aac", "none"] = "copy"
     keep_metadata: bool = True
     threads: int = Field(default=0, ge=0, description="encoder threads; 0 = automatic")
+    bitexact: bool = Field(
+        default=False,
+        description="byte-identical output for the same input and settings: no random "
+        "container ids or encoder version strings (x264/x265 then run a fixed 8 threads "
+        "unless `threads` is set, as their output depends on the count)",
+    )
 
 
 class InputOptions(_Options):
@@ -177,6 +183,23 @@ class RuntimeOptions(_Options):
     )
 
 
+class EnhanceOptions(_Options):
+    """The analyst's faithful enhancement (`vidrefocus enhance`)."""
+
+    residual_flag_db: float = Field(
+        default=30.0,
+        ge=0,
+        le=100,
+        description="flag frames whose re-blurred output matches the input below this PSNR (dB)",
+    )
+    threads: int = Field(
+        default=2,
+        ge=1,
+        le=256,
+        description="CPU threads for DeblurNet and flow; a repeat run must use the same count",
+    )
+
+
 class Config(_Options):
     """All options of one job."""
 
@@ -187,6 +210,7 @@ class Config(_Options):
     bokeh: BokehOptions = BokehOptions()
     deblur: DeblurOptions = DeblurOptions()
     runtime: RuntimeOptions = RuntimeOptions()
+    enhance: EnhanceOptions = EnhanceOptions()
 
 
 def presets_dir() -> Path:

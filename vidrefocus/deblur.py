@@ -13,10 +13,10 @@ from vidrefocus.errors import InputError
 from vidrefocus.io.formats import CONTAINERS
 from vidrefocus.io.image_writer import ImageWriter
 from vidrefocus.io.maps import DEFOCUS_MAP_EXTENSIONS, DEFOCUS_PNG_SCALE, write_defocus_map
+from vidrefocus.io.paths import check_output_path
 from vidrefocus.io.probe import probe
 from vidrefocus.io.sequence import IMAGE_EXTENSIONS, ImageSequence, scan_sequence, single_image
 from vidrefocus.io.staged import StagedOutput
-from vidrefocus.io.writer import check_output_path
 from vidrefocus.runtime.factory import deblur_stages
 from vidrefocus.runtime.local import JobResult, Progress, run_local
 from vidrefocus.stages import FrameBatch

@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 
 from vidrefocus.errors import InputError
 from vidrefocus.focus import FocusState
-from vidrefocus.io.writer import temp_path_for
+from vidrefocus.io.paths import temp_path_for
 
 __all__ = ["plot_focus"]
 

@@ -28,8 +28,8 @@ from vidrefocus.config import Config
 from vidrefocus.depth import depth_colour_map
 from vidrefocus.errors import InputError
 from vidrefocus.focus_plot import plot_focus
+from vidrefocus.io.paths import check_output_path
 from vidrefocus.io.random_access import RandomAccessReader
-from vidrefocus.io.writer import check_output_path
 from vidrefocus.preview_render import RenderedFrame, build_pipeline, describe_focus
 from vidrefocus.preview_sheet import (
     PLOT_HEIGHT_PX,

@@ -17,9 +17,9 @@ from vidrefocus.errors import InputError
 from vidrefocus.exports import ExportRequest, ExportWriter
 from vidrefocus.focus import FocusKey, FocusState, FocusTrack, merge_focus_points
 from vidrefocus.io.depth import DepthSequence, sequence_units
+from vidrefocus.io.paths import check_output_path
 from vidrefocus.io.probe import MediaInfo, VideoInfo, frame_pts
 from vidrefocus.io.reader import VideoReader
-from vidrefocus.io.writer import check_output_path
 from vidrefocus.layered import RenderSettings
 from vidrefocus.models.bokehnet import BokehNet, FillNet, default_weights_path, load_fill_net
 from vidrefocus.runtime.factory import deblur_stages

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from vidrefocus.errors import ProcessingError
-from vidrefocus.runtime.chunk import ChunkRecord, file_sha256
+from vidrefocus.io.digest import file_sha256
+from vidrefocus.runtime.chunk import ChunkRecord
 from vidrefocus.runtime.manifest import MANIFEST_NAME, Manifest, job_key, write_json_atomic
 from vidrefocus.runtime.plan import Timeline, plan_chunks
 

@@ -36,21 +36,35 @@ def test_refocus_adds_cluster_and_resume(monkeypatch: pytest.MonkeyPatch) -> Non
     assert refocus.cluster_args(given) == given
 
 
-def test_enhance_deblurs_on_the_cluster(
+def test_enhance_runs_here_without_a_cluster(
     monkeypatch: pytest.MonkeyPatch, vfr_clip: Path, tmp_path: Path,
     capsys: pytest.CaptureFixture[str],
 ) -> None:  # fmt: skip
     enhance = _pipeline("enhance")
-    monkeypatch.setenv("RAY_ADDRESS", "10.0.0.1:6379")
-    assert enhance.cluster_args(["in.mp4", "-o", "out.mkv"])[-3:] == [
-        "--address", "10.0.0.1:6379", "--resume",
-    ]  # fmt: skip
-    # `--workers 0` runs the chunks here, so the address is not used
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
     out = tmp_path / "out.mkv"
-    assert enhance.main([str(vfr_clip), "-o", str(out), "--workers", "0", "--json"]) == 0
+    assert enhance.main([str(vfr_clip), "-o", str(out), "--frames", "f0-f2", "--json"]) == 0
     summary = json.loads(capsys.readouterr().out)
-    assert (summary["frames"], summary["chunks_run"]) == (30, 1)
-    assert any("DeblurNet" in note for note in summary["notes"])
+    assert summary["frames"] == 3
+    assert Path(summary["audit"]).is_file()
+
+
+@pytest.mark.slow
+def test_enhance_runs_as_a_ray_task(vfr_clip: Path, tmp_path: Path) -> None:
+    import ray
+
+    enhance = _pipeline("enhance")
+    context = ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        address = context.address_info["gcs_address"]
+        out = tmp_path / "out.mkv"
+        args = [str(vfr_clip), "-o", str(out), "--frames", "f0-f1", "--address", address, "-q"]
+        assert enhance.main(args) == 0
+    finally:
+        ray.shutdown()
+    doc = json.loads(out.with_name("out.mkv.audit.json").read_text())
+    assert doc["runtime"]["determinism"]["torch_threads"] == 2
+    assert len(doc["frames"]) == 2
 
 
 def test_batch(vfr_clip: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 import signal
+import sys
 import time
 from collections.abc import Callable, Sequence
 from types import FrameType
@@ -18,11 +19,13 @@ from vidrefocus.cli import (
     config,
     deblur,
     depth,
+    enhance,
     info,
     plot_focus,
     preview,
     refocus,
     transcode,
+    verify,
 )
 from vidrefocus.cli.output import err_console
 from vidrefocus.errors import VidRefocusError
@@ -32,7 +35,10 @@ __all__ = ["build_parser", "main"]
 log = logging.getLogger("vidrefocus")
 
 # In `vidrefocus --help` order.
-_COMMANDS = (info, transcode, refocus, depth, deblur, batch, plot_focus, preview, config, bench)
+_COMMANDS = (
+    info, transcode, refocus, depth, deblur, enhance, verify, batch, plot_focus, preview, config,
+    bench,
+)  # fmt: skip
 
 
 class Terminated(KeyboardInterrupt):
@@ -66,6 +72,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the CLI; returns the exit code (0 ok, 1 failure, 2 user error, 130 interrupted)."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    # The command line as typed, for records such as the enhancement audit log.
+    args.argv = ["vidrefocus", *(sys.argv[1:] if argv is None else argv)]
     _setup_logging(args.verbose)
     previous = signal.signal(signal.SIGTERM, _on_sigterm)
     func: Callable[[argparse.Namespace], int] = args.func

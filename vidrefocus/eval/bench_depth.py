@@ -22,8 +22,8 @@ from torch import Tensor
 
 from vidrefocus.depth_temporal import DepthStabilizer, StabilizeSettings, align_edges
 from vidrefocus.errors import InputError
-from vidrefocus.eval.bench import BenchReport, BenchRow, best_of
-from vidrefocus.eval.bench_deblur import _parse_size, _sequence, _sync
+from vidrefocus.eval.bench import BenchReport, BenchRow, best_of, parse_size
+from vidrefocus.eval.bench_deblur import _sequence, _sync
 from vidrefocus.io.depth import DepthSequence
 from vidrefocus.models.depthnet import BuiltinDepth, load_depthnet
 
@@ -95,7 +95,7 @@ def run(
         InputError: an unknown size or device, or frames < 1.
     """
     del seconds
-    w, h = _parse_size(size)
+    w, h = parse_size(size)
     names = devices or (("cpu", "cuda") if torch.cuda.is_available() else ("cpu",))
     for d in names:
         if d not in ("cpu", "cuda") or (d == "cuda" and not torch.cuda.is_available()):

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from vidrefocus.config import load_config
 from vidrefocus.errors import InputError
-from vidrefocus.eval.bench import SIZES, BenchReport, BenchRow, best_of
+from vidrefocus.eval.bench import BenchReport, BenchRow, best_of, parse_size
 from vidrefocus.io.writer import ffmpeg_exe
 
 __all__ = ["make_clip", "run"]
@@ -31,15 +31,6 @@ FRAMES = 4
 FOCUS = "0s:d0.5/12px"
 
 
-def _size(size: str) -> tuple[int, int]:
-    if size in SIZES:
-        return SIZES[size]
-    w, sep, h = size.partition("x")
-    if sep and w.isdigit() and h.isdigit() and int(w) >= 32 and int(h) >= 32:
-        return int(w), int(h)
-    raise InputError(f"unknown size {size!r}; use one of {', '.join(SIZES)} or WxH.")
-
-
 def _ffmpeg(*args: str) -> None:
     subprocess.run([ffmpeg_exe(), "-hide_banner", "-loglevel", "error", "-y", *args], check=True)
 
@@ -49,7 +40,7 @@ def make_clip(path: Path, size: str, seconds: float, gop: int = GOP) -> Path:
 
     Made by the ffmpeg CLI itself, so the input does not depend on the code measured.
     """
-    w, h = _size(size)
+    w, h = parse_size(size, 32)
     _ffmpeg(
         "-f", "lavfi", "-i", f"testsrc2=s={w}x{h}:r=24:d={seconds},noise=alls=12:allf=t",
         "-c:v", "libx264", "-crf", "16", "-preset", "veryfast", "-pix_fmt", "yuv420p",
@@ -90,7 +81,7 @@ def run(size: str = "1080p", seconds: float = 10.0, repeat: int = 2) -> BenchRep
     from vidrefocus.preview import preview, preview_times
     from vidrefocus.refocus import refocus
 
-    _size(size)
+    parse_size(size, 32)
     if seconds * 24 < FRAMES:
         raise InputError(f"a {seconds:g} s clip has fewer than {FRAMES} frames; give more.")
     report = BenchReport(

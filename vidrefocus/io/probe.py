@@ -262,6 +262,7 @@ def _probe_video(container: av.container.InputContainer, stream: av.VideoStream)
         duration = Fraction(stream.duration or 0) * tb
     w, h = cc.width, cc.height
     swap = rotation in (90, 270)
+    sar = Fraction(stream.sample_aspect_ratio or 1)
     timecode = _tag(stream.metadata, "timecode") or _tag(container.metadata, "timecode")
     if timecode is None:
         for other in container.streams:
@@ -278,8 +279,10 @@ def _probe_video(container: av.container.InputContainer, stream: av.VideoStream)
         height=h,
         display_width=h if swap else w,
         display_height=w if swap else h,
-        sample_aspect_ratio=Fraction(stream.sample_aspect_ratio or 1),
-        display_aspect_ratio=Fraction(stream.display_aspect_ratio or Fraction(w, h)),
+        sample_aspect_ratio=sar,
+        # From the SAR: PyAV's own guess is None for codecs whose decoder has not yet read a
+        # SAR (FFV1), and the fallback w / h then ignored the container's.
+        display_aspect_ratio=sar * Fraction(w, h) if h else Fraction(1),
         rotation=rotation,
         pix_fmt=pix_fmt,
         bit_depth=bits,
@@ -413,3 +416,10 @@ def probe(path: Path | str, fps: Fraction = Fraction(24)) -> MediaInfo:
             streams=others,
             chapters=len(container.chapters()) if hasattr(container, "chapters") else 0,
         )
+
+
+def video_encoder_tag(path: Path) -> str | None:
+    """The "encoder" tag of a file's first video stream (e.g. "Lavc62.28.102 libx264")."""
+    with open_container(path) as container:
+        tags = {k.lower(): v for k, v in container.streams.video[0].metadata.items()}
+    return tags.get("encoder")

@@ -7,6 +7,7 @@ import logging
 from collections.abc import Iterator, Sequence
 from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 # decord bundles an old zlib (1.2.3); loaded before OpenCV, it serves OpenCV's libpng too,
 # which then cannot read PNGs ("libpng error: bad parameters to zlib"). OpenCV first avoids it.
@@ -18,7 +19,10 @@ import torch
 from vidrefocus.errors import InputError
 from vidrefocus.io.pixfmt import frame_to_rgb
 from vidrefocus.io.probe import frame_pts, open_container
-from vidrefocus.io.reader import DecodedFrame, VideoReader, to_display
+from vidrefocus.io.reader import DecodedFrame, VideoReader, seek_target, to_display
+
+if TYPE_CHECKING:
+    import av
 
 __all__ = ["RandomAccessReader"]
 
@@ -146,7 +150,7 @@ class RandomAccessReader:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
             key = self._keys[max(bisect.bisect_right(self._keys, start) - 1, 0)]
-            container.seek(self._pts[key], stream=stream, backward=True, any_frame=False)
+            self._seek(container, stream, key)
             for frame in container.decode(stream):
                 self.frames_decoded += 1
                 if frame.pts in index:
@@ -190,7 +194,7 @@ class RandomAccessReader:
             while pending:
                 first = pending[0]
                 key = self._keys[max(bisect.bisect_right(self._keys, first) - 1, 0)]
-                container.seek(self._pts[key], stream=stream, backward=True, any_frame=False)
+                self._seek(container, stream, key)
                 targets = {self._pts[i]: i for i in pending}
                 last = max(targets)
                 for frame in container.decode(stream):
@@ -216,6 +220,13 @@ class RandomAccessReader:
                     )
                 pending = missing
         return out
+
+    def _seek(
+        self, container: av.container.InputContainer, stream: av.VideoStream, key: int
+    ) -> None:
+        """Seek to keyframe `key` (`seek_target`: early in containers that seek by dts)."""
+        target = seek_target(self.info, self._pts[key])
+        container.seek(target, stream=stream, backward=True, any_frame=False)
 
     def _next_key_after(self, index: int) -> int:
         j = bisect.bisect_right(self._keys, index)

@@ -24,6 +24,11 @@ log = logging.getLogger(__name__)
 
 # Consecutive undecodable packets after which a stream is declared broken rather than damaged.
 _MAX_CONSECUTIVE_ERRORS = 50
+# Containers without an index of presentation times seek by decode time, so a seek to a
+# keyframe's pts lands on the keyframe after it when B-frames delay presentation (MPEG-PS/TS,
+# elementary streams); seeks in them aim this much earlier (see `seek_target`).
+SEEK_MARGIN_S = 1.0
+_DTS_SEEK_FORMATS = {"mpeg", "mpegts", "mpegvideo", "h264", "hevc", "m4v", "vob"}
 
 
 @dataclass(frozen=True)
@@ -73,6 +78,14 @@ def to_stored(rgb: Tensor, rotation: int) -> Tensor:
     """Inverse of `to_display`."""
     k = (rotation // 90) % 4
     return torch.rot90(rgb, -k, dims=(-2, -1)) if k else rgb
+
+
+def seek_target(info: MediaInfo, pts: int) -> int:
+    """The timestamp to seek to for the keyframe at or before `pts` (video stream time base):
+    `pts` itself, or `SEEK_MARGIN_S` earlier in containers that seek by decode time."""
+    if info.video is None or info.container.split(",")[0] not in _DTS_SEEK_FORMATS:
+        return pts
+    return max(pts - round(SEEK_MARGIN_S / info.video.time_base), 0)
 
 
 class VideoReader:
@@ -173,8 +186,11 @@ class VideoReader:
             stream = container.streams.video[0]
             stream.thread_type = "AUTO"
             if self.start_pts is not None:
-                # Seek lands on the keyframe at or before start_pts; earlier frames are dropped.
-                container.seek(self.start_pts, stream=stream, backward=True, any_frame=False)
+                # Seek lands on a keyframe at or before start_pts; earlier frames are dropped.
+                container.seek(
+                    seek_target(self.info, self.start_pts), stream=stream, backward=True,
+                    any_frame=False,
+                )  # fmt: skip
             index = 0
             last_pts: int | None = None
             for frame in self._decode(container, stream):

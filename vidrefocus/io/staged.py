@@ -9,7 +9,7 @@ from pathlib import Path
 from types import TracebackType
 
 from vidrefocus.errors import ProcessingError
-from vidrefocus.io.writer import check_output_folder, check_output_path, temp_path_for
+from vidrefocus.io.paths import check_output_folder, check_output_path, temp_path_for
 
 __all__ = ["StagedOutput"]
 

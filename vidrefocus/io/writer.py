@@ -6,7 +6,6 @@ import logging
 import os
 import subprocess
 import tempfile
-import uuid
 from pathlib import Path
 from types import TracebackType
 
@@ -18,19 +17,21 @@ from torch import Tensor
 from vidrefocus.config import EncodeOptions
 from vidrefocus.errors import InputError, ProcessingError
 from vidrefocus.io.formats import OutputFormat, resolve_output
+from vidrefocus.io.paths import check_output_path, temp_path_for
 from vidrefocus.io.pixfmt import rgb_to_frame
-from vidrefocus.io.probe import MediaInfo
+from vidrefocus.io.probe import MediaInfo, video_encoder_tag
 from vidrefocus.io.reader import to_stored
 
-__all__ = [
-    "VideoWriter",
-    "check_output_folder",
-    "check_output_path",
-    "ffmpeg_exe",
-    "temp_path_for",
-]
+__all__ = ["BITEXACT_THREADS", "VideoWriter", "ffmpeg_exe"]
 
 log = logging.getLogger(__name__)
+
+# FFmpeg's field orders (`probe` names) -> top field first? Same reading as FFmpeg's rawvideo
+# decoder, which flags frames top-first for "tt" and "tb" and bottom-first for "bb" and "bt".
+_TOP_FIRST = {"tt": True, "tb": True, "bb": False, "bt": False}
+
+# Encoder threads of x264 and x265 for bit-exact output when `threads` is automatic (0).
+BITEXACT_THREADS = 8
 
 
 def ffmpeg_exe() -> str:
@@ -38,92 +39,19 @@ def ffmpeg_exe() -> str:
     return imageio_ffmpeg.get_ffmpeg_exe()
 
 
-def temp_path_for(target: Path) -> Path:
-    """A hidden, unique name beside `target`, so the final rename stays on one filesystem."""
-    return target.with_name(f".{target.stem}.{uuid.uuid4().hex[:8]}.vidrefocus-tmp{target.suffix}")
+def _compile(
+    outputs: list[ffmpeg.nodes.FilterableStream], target: Path, kwargs: dict[str, object]
+) -> list[str]:
+    cmd = ffmpeg.output(*outputs, str(target), **kwargs).compile(cmd=ffmpeg_exe())
+    # ffmpeg-python puts global options last, where ffmpeg ignores them.
+    cmd[1:1] = ["-hide_banner", "-nostdin", "-loglevel", "error", "-copyts"]
+    return cmd
 
 
-def _refuse_inputs(output: Path, inputs: list[Path]) -> None:
-    resolved = output.resolve()
-    for inp in inputs:
-        same = inp.exists() and output.exists() and os.path.samefile(inp, output)
-        if same or inp.resolve() == resolved:
-            raise InputError(
-                f"{output}: the output path is the input file; write to a new name so the "
-                "original stays untouched."
-            )
-
-
-def _check_parent_writable(output: Path) -> None:
-    folder = output.resolve().parent
-    if not folder.is_dir():
-        raise InputError(f"{output}: the folder {folder} does not exist; create it first.")
-    try:
-        # Creating a file is the only reliable test: permission bits say nothing for root,
-        # read-only mounts or pseudo filesystems.
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".vidrefocus-probe-"):
-            pass
-    except OSError as err:
-        raise InputError(
-            f"{output}: the folder {folder} is not writable ({err.strerror}); pick another folder."
-        ) from err
-
-
-def check_output_path(output: Path, inputs: list[Path], *, overwrite: bool = False) -> None:
-    """Refuse an output path that would lose data or cannot be written, before any work.
-
-    Args:
-        output: the path the user asked for.
-        inputs: every input of the job (video, depth, keyframes...).
-        overwrite: allow replacing an existing file.
-    Raises:
-        InputError: the output is an input, exists (without `overwrite`), or its folder is
-            missing or not writable.
-    """
-    _refuse_inputs(output, inputs)
-    _check_parent_writable(output)
-    if output.is_dir():
-        raise InputError(f"{output}: is a folder; give a file name such as {output / 'out.mp4'}.")
-    if output.exists() and not overwrite:
-        raise InputError(f"{output}: already exists; pass --overwrite to replace it.")
-
-
-def check_output_folder(output: Path, inputs: list[Path], *, overwrite: bool = False) -> None:
-    """Refuse an output folder that would lose or change data or cannot be written.
-
-    Args:
-        output: the folder the user asked for (it is created whole at the end of the job).
-        inputs: every input of the job.
-        overwrite: allow replacing an existing folder.
-    Raises:
-        InputError: the folder is an input, holds an input, lies inside an input folder,
-            exists (without `overwrite`) or is a file, or its parent is missing or not
-            writable.
-    """
-    resolved = output.resolve()
-    for inp in inputs:
-        inside = inp.resolve()
-        same = inp.exists() and output.exists() and os.path.samefile(inp, output)
-        if same or inside == resolved:
-            raise InputError(
-                f"{output}: the output folder is the input; write to a new folder so the "
-                "original stays untouched."
-            )
-        if inside.is_relative_to(resolved):
-            raise InputError(
-                f"{output}: the output folder holds the input {inp}; write to a new folder so "
-                "the original stays untouched."
-            )
-        if inp.is_dir() and resolved.is_relative_to(inside):
-            raise InputError(
-                f"{output}: the output folder lies inside the input folder {inp}; write to a "
-                "folder outside it so the input stays untouched."
-            )
-    _check_parent_writable(output)
-    if output.exists() and not output.is_dir():
-        raise InputError(f"{output}: is a file; give a folder name for this output.")
-    if output.exists() and not overwrite:
-        raise InputError(f"{output}: already exists; pass --overwrite to replace it.")
+def _add_params(kwargs: dict[str, object], encoder: str, param: str) -> None:
+    """Append `param` to the x264-params or x265-params option in `kwargs`."""
+    key = "x264-params" if encoder == "libx264" else "x265-params"
+    kwargs[key] = ":".join(p for p in (kwargs.get(key), param) if p)
 
 
 class VideoWriter:
@@ -131,10 +59,14 @@ class VideoWriter:
 
     Frames go to ffmpeg as a NUT stream of raw planes with their exact pts (PyAV muxes it into
     ffmpeg's stdin), so variable frame rate survives and ffmpeg never converts colours: the
-    Y'CbCr codes are computed here with the output's matrix and range. The same ffmpeg process
-    stream-copies audio, subtitles, chapters and metadata from the source. The file is written
-    under a temporary name beside the target and renamed only when ffmpeg succeeded; on any
-    failure or interruption the temporary file is removed and the target is untouched.
+    Y'CbCr codes are computed here with the output's matrix and range. The source's sample
+    aspect ratio and field order are carried as tags, pixels untouched; an interlaced source
+    is encoded interlaced (field-aware DCT and motion search in x264, field pictures in
+    ProRes). The same ffmpeg process stream-copies audio, subtitles, chapters and metadata from
+    the source. With `opts.bitexact` the file holds no random ids or version strings, so the
+    same job writes the same bytes. The file is written under a temporary name beside the
+    target and renamed only when ffmpeg succeeded; on any failure or interruption the
+    temporary file is removed and the target is untouched.
 
     Args:
         path: the output file.
@@ -178,6 +110,19 @@ class VideoWriter:
         self.closed_gop = closed_gop
         self.frames_written = 0
         self._tmp = temp_path_for(path)
+        order = source.video.field_order
+        self._field_order = order if order in _TOP_FIRST else None
+        # FFmpeg's CLI tags every interlaced encode "tb"/"bt" (its rule for all codecs but
+        # MJPEG), whatever it was told. A second pass copies the video to set the source's
+        # own "tt"/"bb": not needed for chunks (the stitcher sets it), AVI (stores no field
+        # order) or H.264 in mp4/mov (no `fiel` box; the bitstream says it, as x264 wrote it).
+        self._retag = (
+            self._field_order in ("tt", "bb")
+            and not video_only
+            and self.format.container != "avi"
+            and not (self.format.codec.name == "h264" and self.format.container in ("mp4", "mov"))
+        )
+        self._encoded = temp_path_for(path)
         self._proc: subprocess.Popen[bytes] | None = None
         self._nut: av.container.OutputContainer | None = None
         self._stream: av.VideoStream | None = None
@@ -185,9 +130,10 @@ class VideoWriter:
         self._size: tuple[int, int] | None = None
         self._last_pts: int | None = None
 
-    # -- command line -------------------------------------------------------------------------
+    # -- command lines ------------------------------------------------------------------------
 
-    def _command(self, width: int, height: int) -> list[str]:
+    def _raw_video(self) -> ffmpeg.nodes.FilterableStream:
+        """The raw frames ffmpeg reads from stdin, declared with the tags NUT cannot carry."""
         fmt = self.format
         # NUT carries no colour description, and ffmpeg converts "unknown" to the output's
         # tags through RGB. Declaring the raw input with the output's own tags makes the two
@@ -207,8 +153,26 @@ class VideoWriter:
             # turn the pixels instead of keeping the tag.
             vin_args["display_rotation"] = self.rotation
             vin_args["noautorotate"] = None
-        vin = ffmpeg.input("pipe:0", **vin_args)
-        outputs = [vin["v:0"]]
+        if self._field_order:
+            # NUT has no field flags either. Declared on the input, the order makes the
+            # rawvideo decoder flag every frame interlaced, top or bottom first, which is what
+            # the encoders read (x264's field parity, FFV1's and ProRes's picture structure).
+            vin_args["field_order"] = self._field_order
+        video = ffmpeg.input("pipe:0", **vin_args)["v:0"]
+        sar = self.source.video.sample_aspect_ratio
+        if sar != 1:
+            # NUT's header holds the pixel aspect in a field PyAV cannot set. `setsar` only
+            # relabels the frames (pixels untouched); the encoder and muxer carry it on (H.264
+            # VUI, mp4/mov `pasp`, Matroska display size). Frames are in stored orientation,
+            # so the stored SAR is the one. `max` >= both terms keeps the fraction exact (setsar
+            # goes through a float). Square pixels stay untagged, as before.
+            bound = max(sar.numerator, sar.denominator)
+            video = video.filter("setsar", sar=f"{sar.numerator}/{sar.denominator}", max=bound)
+        return video
+
+    def _encoder_args(self) -> dict[str, object]:
+        """Output options of the video encoder (first pass)."""
+        fmt = self.format
         kwargs: dict[str, object] = {
             "c:v": fmt.codec.encoder,
             "pix_fmt": fmt.layout.name,
@@ -216,7 +180,6 @@ class VideoWriter:
             "color_range": fmt.colour_range,
             "fps_mode": "passthrough",
             "enc_time_base:v": "demux",
-            "f": fmt.container,
         }
         if fmt.colour_primaries:
             kwargs["color_primaries"] = fmt.colour_primaries
@@ -225,12 +188,36 @@ class VideoWriter:
         if fmt.crf is not None:
             kwargs["crf"] = fmt.crf
             kwargs["preset"] = self.opts.preset
+        encoder = fmt.codec.encoder
         if self.opts.threads:
             kwargs["threads:v"] = self.opts.threads
+        elif self.opts.bitexact and encoder in ("libx264", "libx265"):
+            # x264's and x265's bytes depend on their frame-thread count, which "automatic"
+            # takes from the machine's cores: a fixed count makes any machine write the same.
+            kwargs["threads:v"] = BITEXACT_THREADS
         kwargs.update(dict(fmt.codec.encoder_args))
-        if self.closed_gop and fmt.codec.encoder in ("libx264", "libx265"):
-            key = "x264-params" if fmt.codec.encoder == "libx264" else "x265-params"
-            kwargs[key] = ":".join(p for p in (kwargs.get(key), "open-gop=0") if p)
+        if self.closed_gop and encoder in ("libx264", "libx265"):
+            _add_params(kwargs, encoder, "open-gop=0")
+        flags: list[str] = []
+        if self._field_order and encoder == "libx264":
+            # Field-aware DCT and motion search (MBAFF). The parity must match the frames'
+            # flags, or libx264 reconfigures itself to what the frames say.
+            flags += ["+ildct", "+ilme"]
+            _add_params(kwargs, encoder, "tff=1" if _TOP_FIRST[self._field_order] else "bff=1")
+        elif self._field_order and encoder == "prores_ks":
+            flags.append("+ildct")  # two field pictures per frame, as interlaced ProRes is
+        # x265 codes interlace only as separate half-height field pictures: its frames stay
+        # progressive-coded, with the field order tag of the source.
+        if self.opts.bitexact:
+            flags.append("+bitexact")  # the "encoder" tag without libavcodec's version
+        if flags:
+            kwargs["flags:v"] = "".join(flags)
+        return kwargs
+
+    def _container_args(self) -> dict[str, object]:
+        """Output options of the muxer, the same in both passes."""
+        fmt = self.format
+        kwargs: dict[str, object] = {"f": fmt.container}
         if fmt.container in ("mp4", "mov"):
             # The track timescale is the source's time base, so every pts stays an integer.
             if self.time_base.numerator == 1:
@@ -238,27 +225,57 @@ class VideoWriter:
             kwargs["movflags"] = "+use_metadata_tags+write_colr"
             if fmt.codec.name == "h265":
                 kwargs["tag:v"] = "hvc1"
-        if not self.source.is_image_sequence and not self.video_only:
-            src = ffmpeg.input(str(self.source.path))
-            if self.opts.audio != "none":
-                outputs.append(src["a?"])
-                kwargs["c:a"] = "copy" if self.opts.audio == "copy" else "aac"
-            outputs.append(src["s?"])
-            kwargs["c:s"] = "copy"
-            if self.opts.keep_metadata:
-                kwargs["map_metadata"] = "1"
-                kwargs["map_chapters"] = "1"
-                if self.source.video is not None:
-                    kwargs["map_metadata:s:v:0"] = f"1:s:{self.source.video.index}"
-                    if self.source.video.timecode:
-                        kwargs["timecode"] = self.source.video.timecode
+        if self.opts.bitexact:
+            # No random Matroska SegmentUID, no library versions ("Lavf" alone).
+            kwargs["fflags"] = "+bitexact"
+        return kwargs
+
+    def _source_streams(self, kwargs: dict[str, object]) -> list[ffmpeg.nodes.FilterableStream]:
+        """The source's audio and subtitles, and its metadata options into `kwargs`; the
+        source is the command's second input."""
+        if self.source.is_image_sequence or self.video_only:
+            kwargs["map_metadata"] = "-1"
+            return []
+        src = ffmpeg.input(str(self.source.path))
+        outputs = []
+        if self.opts.audio != "none":
+            outputs.append(src["a?"])
+            kwargs["c:a"] = "copy" if self.opts.audio == "copy" else "aac"
+            if self.opts.audio == "aac" and self.opts.bitexact:
+                kwargs["flags:a"] = "+bitexact"
+        outputs.append(src["s?"])
+        kwargs["c:s"] = "copy"
+        if self.opts.keep_metadata:
+            kwargs["map_metadata"] = "1"
+            kwargs["map_chapters"] = "1"
+            if self.source.video is not None:
+                kwargs["map_metadata:s:v:0"] = f"1:s:{self.source.video.index}"
+                if self.source.video.timecode:
+                    kwargs["timecode"] = self.source.video.timecode
         else:
             kwargs["map_metadata"] = "-1"
-        out = ffmpeg.output(*outputs, str(self._tmp), **kwargs)
-        cmd = out.compile(cmd=ffmpeg_exe())
-        # ffmpeg-python puts global options last, where ffmpeg ignores them.
-        cmd[1:1] = ["-hide_banner", "-nostdin", "-loglevel", "error", "-copyts"]
-        return cmd
+        return outputs
+
+    def _command(self, width: int, height: int) -> list[str]:
+        """ffmpeg reading raw frames from stdin: the whole output or, when a second pass sets
+        the field order, the encoded video alone. (The frame size travels in NUT's header.)"""
+        kwargs = {**self._encoder_args(), **self._container_args()}
+        outputs = [self._raw_video()]
+        if self._retag:
+            kwargs["map_metadata"] = "-1"
+            return _compile(outputs, self._encoded, kwargs)
+        outputs += self._source_streams(kwargs)
+        return _compile(outputs, self._tmp, kwargs)
+
+    def _retag_command(self, encoder_tag: str | None) -> list[str]:
+        """ffmpeg copying the first pass's video with the source's field order, and muxing in
+        the source's other streams exactly as a single pass would."""
+        kwargs: dict[str, object] = {"c:v": "copy", "field_order:v": self._field_order}
+        kwargs.update(self._container_args())
+        outputs = [ffmpeg.input(str(self._encoded))["v:0"], *self._source_streams(kwargs)]
+        if encoder_tag:
+            kwargs["metadata:s:v:0"] = f"encoder={encoder_tag}"
+        return _compile(outputs, self._tmp, kwargs)
 
     # -- lifecycle ----------------------------------------------------------------------------
 
@@ -336,10 +353,22 @@ class VideoWriter:
         code = self._proc.wait()
         if code != 0:
             raise self._failure(f"ffmpeg exited with code {code}")
+        if self._retag:
+            self._run_retag()
         os.replace(self._tmp, self.path)
+        self._encoded.unlink(missing_ok=True)
         self._stderr.close()
         log.info("wrote %s (%d frames)", self.path, self.frames_written)
         return self.path
+
+    def _run_retag(self) -> None:
+        cmd = self._retag_command(video_encoder_tag(self._encoded))
+        log.debug("ffmpeg: %s", " ".join(cmd))
+        self._stderr.seek(0)
+        self._stderr.truncate()
+        code = subprocess.run(cmd, stderr=self._stderr, check=False).returncode
+        if code != 0:
+            raise self._failure(f"ffmpeg exited with code {code} while setting the field order")
 
     def _failure(self, what: str) -> ProcessingError:
         message = self._ffmpeg_message()
@@ -378,6 +407,7 @@ class VideoWriter:
             except OSError:
                 pass
         self._tmp.unlink(missing_ok=True)
+        self._encoded.unlink(missing_ok=True)
         if not self._stderr.closed:
             self._stderr.close()
 

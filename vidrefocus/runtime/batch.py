@@ -14,7 +14,7 @@ from typing import Any
 
 from vidrefocus import __version__
 from vidrefocus.errors import InputError, VidRefocusError
-from vidrefocus.runtime.chunk import file_sha256
+from vidrefocus.io.digest import file_sha256
 from vidrefocus.runtime.driver import run_job
 from vidrefocus.runtime.jobs import BatchJob
 from vidrefocus.runtime.local import Progress

@@ -6,7 +6,6 @@ the stages.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 import socket
@@ -18,6 +17,7 @@ from typing import Any
 
 from vidrefocus.config import Config
 from vidrefocus.errors import ProcessingError, VidRefocusError
+from vidrefocus.io.digest import file_sha256
 from vidrefocus.io.probe import MediaInfo
 from vidrefocus.io.reader import VideoReader
 from vidrefocus.io.writer import VideoWriter
@@ -31,7 +31,6 @@ __all__ = [
     "ChunkRecord",
     "JobSpec",
     "chunk_name",
-    "file_sha256",
     "process_chunk",
 ]
 
@@ -75,15 +74,6 @@ def chunk_name(index: int, suffix: str, run_id: str) -> str:
     finishing its chunk, can never replace a file that a later `--resume` run has recorded.
     """
     return f"chunk-{index:05d}-{run_id}{suffix}"
-
-
-def file_sha256(path: Path) -> str:
-    """Hex sha256 of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def _writer(source: MediaInfo, config: Config, target: Path) -> VideoWriter:

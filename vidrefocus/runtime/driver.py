@@ -17,8 +17,8 @@ from vidrefocus import __version__
 from vidrefocus.config import Config
 from vidrefocus.errors import InputError
 from vidrefocus.io.formats import resolve_output
+from vidrefocus.io.paths import check_output_path
 from vidrefocus.io.probe import MediaInfo, probe
-from vidrefocus.io.writer import check_output_path
 from vidrefocus.runtime.chunk import ChunkProcessor, ChunkRecord, JobSpec
 from vidrefocus.runtime.factory import IDENTITY, StageFactory
 from vidrefocus.runtime.local import JobResult, Progress

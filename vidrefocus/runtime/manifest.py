@@ -12,7 +12,8 @@ from pathlib import Path
 from typing import Any
 
 from vidrefocus.errors import ProcessingError
-from vidrefocus.runtime.chunk import ChunkRecord, file_sha256
+from vidrefocus.io.digest import file_sha256
+from vidrefocus.runtime.chunk import ChunkRecord
 from vidrefocus.runtime.plan import ChunkPlan
 
 __all__ = ["MANIFEST_NAME", "Manifest", "job_key", "write_json_atomic"]

@@ -14,8 +14,9 @@ import av
 from vidrefocus.config import EncodeOptions
 from vidrefocus.errors import InputError, ProcessingError
 from vidrefocus.io.formats import OutputFormat, resolve_output
-from vidrefocus.io.probe import MediaInfo, open_container
-from vidrefocus.io.writer import check_output_path, ffmpeg_exe, temp_path_for
+from vidrefocus.io.paths import check_output_path, temp_path_for
+from vidrefocus.io.probe import MediaInfo, open_container, video_encoder_tag
+from vidrefocus.io.writer import ffmpeg_exe
 
 __all__ = ["concat_list", "stitch", "stitch_command"]
 
@@ -81,7 +82,8 @@ def stitch_command(
     It mirrors `VideoWriter`'s single-pass command: the same muxer and mp4/mov flags, the
     source's audio (copied or AAC), subtitles, chapters, global and video-stream metadata and
     timecode. Video is stream-copied from the chunks, so its colour tags and rotation (display
-    matrix) come from them; `encoder_tag` replaces the source's stale "encoder" stream tag.
+    matrix) come from them, the field order from the source; `encoder_tag` replaces the
+    source's stale "encoder" stream tag.
     """
     video = source.video
     cmd = [ffmpeg_exe(), "-hide_banner", "-nostdin", "-loglevel", "error", "-copyts"]
@@ -104,6 +106,13 @@ def stitch_command(
         cmd += ["-metadata:s:v:0", f"encoder={encoder_tag}"]
     else:
         cmd += ["-map_metadata", "-1"]
+    if video is not None and video.field_order in ("tt", "bb", "tb", "bt"):
+        # Chunks carry the tag FFmpeg's CLI gives interlaced encodes ("tb"/"bt"); a stream
+        # copy can set the source's own.
+        cmd += ["-field_order:v", video.field_order]
+    if opts.bitexact:
+        # No random Matroska SegmentUID, no library versions: reruns give the same bytes.
+        cmd += ["-fflags", "+bitexact"]
     if fmt.container in ("mp4", "mov"):
         if video is not None and video.time_base.numerator == 1:
             cmd += ["-video_track_timescale", str(video.time_base.denominator)]
@@ -112,12 +121,6 @@ def stitch_command(
             cmd += ["-tag:v", "hvc1"]
     cmd += ["-f", fmt.container, str(tmp)]
     return cmd
-
-
-def _encoder_tag(path: Path) -> str | None:
-    with open_container(path) as container:
-        tags = {k.lower(): v for k, v in container.streams.video[0].metadata.items()}
-    return tags.get("encoder")
 
 
 def _count_video_packets(path: Path) -> int:
@@ -165,7 +168,7 @@ def stitch(
     script.write_text(concat_list(chunks))
     fmt = resolve_output(output, source.video, opts)
     tmp = temp_path_for(output)
-    cmd = stitch_command(script, source, fmt, opts, tmp, encoder_tag=_encoder_tag(chunks[0]))
+    cmd = stitch_command(script, source, fmt, opts, tmp, encoder_tag=video_encoder_tag(chunks[0]))
     log.debug("ffmpeg: %s", " ".join(cmd))
     try:
         with tempfile.TemporaryFile() as stderr:

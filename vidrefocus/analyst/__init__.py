@@ -1,0 +1,1 @@
+"""The analyst's job: faithful, audited enhancement (`vidrefocus enhance`, `vidrefocus verify`)."""
