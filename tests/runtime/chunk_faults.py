@@ -14,7 +14,7 @@ from vidrefocus.config import Config
 from vidrefocus.runtime.factory import BuiltStages
 from vidrefocus.stages import FrameBatch
 
-__all__ = ["CrashOnce", "crash_once_stages"]
+__all__ = ["CrashOnce", "FailAtPts", "crash_once_stages", "fail_at_pts_stages"]
 
 
 class CrashOnce:
@@ -46,3 +46,25 @@ def crash_once_stages(
     input_path: Path, config: Config, marker: str, at_batch: int = 3
 ) -> BuiltStages:
     return BuiltStages(stages=[CrashOnce(Path(marker), at_batch)], notes=["crash once"])
+
+
+class FailAtPts:
+    """Identity stage that raises on the batch holding frame `pts` while `marker` exists: the
+    chunk holding that frame fails (after writing its earlier frames), and the job with it;
+    once the marker is gone, the same job (same factory arguments) runs through."""
+
+    def __init__(self, pts: int, marker: Path) -> None:
+        self.pts = pts
+        self.marker = marker
+
+    def reset(self) -> None:
+        pass
+
+    def __call__(self, batch: FrameBatch) -> FrameBatch:
+        if self.pts in batch.pts and self.marker.exists():
+            raise RuntimeError(f"failing on purpose at pts {self.pts}")
+        return batch
+
+
+def fail_at_pts_stages(input_path: Path, config: Config, pts: int, marker: str) -> BuiltStages:
+    return BuiltStages(stages=[FailAtPts(pts, Path(marker))], notes=["fail at pts"])

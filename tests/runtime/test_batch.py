@@ -16,8 +16,10 @@ import torch
 
 from media import SAMPLES, ffmpeg
 from vidrefocus.cli import main
+from vidrefocus.errors import InputError
 from vidrefocus.io.reader import VideoReader
-from vidrefocus.runtime.batch import BATCH_MANIFEST
+from vidrefocus.runtime.batch import BATCH_MANIFEST, run_batch
+from vidrefocus.runtime.jobs import load_batch
 
 FRAMES = 12
 
@@ -167,6 +169,47 @@ def test_bad_job_file_runs_nothing(tmp_path: Path, capsys: pytest.CaptureFixture
     assert "jobs[1] (b.mp4): unknown key 'focus_fle'" in err
     assert "Traceback" not in err
     assert not (tmp_path / "out").exists()
+
+
+def test_batch_refuses_outputs_outside_its_folder_before_running(
+    vfr_clip: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    outside = tmp_path / "elsewhere"
+    outside.mkdir()
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "link").symlink_to(outside)
+    jobs = tmp_path / "jobs.yaml"
+    jobs.write_text(
+        f"- {{input: {vfr_clip}, command: transcode}}\n"
+        f"- {{input: {vfr_clip}, command: transcode, output: link/vfr.mkv}}\n"
+    )
+    assert _batch(jobs, "-o", out, "--workers", "0") == 2
+    err = capsys.readouterr().err
+    assert "jobs[1] (vfr.mkv): output link/vfr.mkv leaves the output folder" in err
+    assert "Traceback" not in err
+    # nothing ran, not even the valid first job, and nothing was written outside
+    assert sorted(p.name for p in out.iterdir()) == ["link"]
+    assert list(outside.iterdir()) == []
+
+
+def test_run_batch_checks_outputs_and_its_lock(vfr_clip: Path, tmp_path: Path) -> None:
+    jobs = tmp_path / "jobs.yaml"
+    jobs.write_text(f"- {{input: {vfr_clip}, command: transcode}}\n")
+    # jobs named for one folder, run into another: refused before the folder is made
+    with pytest.raises(InputError, match=r"jobs\[0\] \(vfr.mkv\): output .* leaves"):
+        run_batch(load_batch(jobs, tmp_path / "a"), tmp_path / "b", workers=0)
+    assert not (tmp_path / "b").exists()
+    # a lock file planted as a symlink is not followed (opening it would truncate the target)
+    out = tmp_path / "out"
+    out.mkdir()
+    victim = tmp_path / "victim.txt"
+    victim.write_text("keep me")
+    (out / f".{BATCH_MANIFEST}.lock").symlink_to(victim)
+    with pytest.raises(InputError, match="cannot create the batch lock"):
+        run_batch(load_batch(jobs, out), out, workers=0)
+    assert victim.read_text() == "keep me"
+    assert sorted(p.name for p in out.iterdir()) == [f".{BATCH_MANIFEST}.lock"]
 
 
 @pytest.mark.slow

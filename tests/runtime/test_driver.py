@@ -23,12 +23,12 @@ import torch
 from media import ROOT
 from vidrefocus.cli import main
 from vidrefocus.config import load_config
-from vidrefocus.errors import ConfigError, InputError
+from vidrefocus.errors import ConfigError, InputError, ProcessingError
 from vidrefocus.io.probe import frame_pts
 from vidrefocus.io.reader import DecodedFrame, VideoReader
-from vidrefocus.runtime.driver import run_job
+from vidrefocus.runtime.driver import default_work_dir, run_job
 from vidrefocus.runtime.factory import StageFactory
-from vidrefocus.runtime.local import run_local
+from vidrefocus.runtime.local import Progress, run_local
 from vidrefocus.runtime.manifest import MANIFEST_NAME, Manifest
 
 HERE = Path(__file__).resolve().parent
@@ -213,6 +213,96 @@ def test_resume_redoes_only_missing_or_changed_chunks(vfr_clip: Path, tmp_path: 
     fresh = run_job(vfr_clip, out, other, workers=0, work_dir=work, resume=True, overwrite=True)
     assert (fresh.chunks_run, fresh.chunks_reused) == (3, 0)
     assert work.exists(), "an explicit work folder is the caller's"
+
+
+# vfr.mkv in 0.3 s chunks: 3 chunks of 10 frames; the last starts at pts 1292.
+SHORT_CHUNKS = load_config(overrides={"encode.codec": "ffv1", "runtime.chunk_seconds": 0.3})
+LAST_PTS = 1638
+
+
+def _sizes(folder: Path) -> dict[str, int]:
+    return {p.name: p.stat().st_size for p in folder.iterdir()}
+
+
+def _recorded(work: Path) -> dict[str, int]:
+    """Chunk file name -> recorded size, from the work folder's manifest."""
+    manifest = Manifest.load(work / MANIFEST_NAME)
+    chunks = manifest.chunks.values() if manifest is not None else []
+    return {rec["path"]: rec["size_bytes"] for rec in chunks}
+
+
+def test_work_folder_holds_only_finished_chunks_and_the_one_in_flight(
+    vfr_clip: Path, tmp_path: Path
+) -> None:
+    work, out = tmp_path / "work", tmp_path / "out.mkv"
+    totals: list[int] = []
+
+    def snapshot(_: Progress) -> None:
+        files, done = _sizes(work), _recorded(work)
+        extra = set(files) - set(done) - {MANIFEST_NAME, ".lock"}
+        # in-process, one chunk is in flight, under its temporary name until it is complete
+        assert len(extra) <= 1, f"stray files in the work folder: {sorted(files)}"
+        assert all("vidrefocus-tmp" in name for name in extra), sorted(files)
+        assert {name: files[name] for name in done} == done
+        totals.append(sum(files.values()))
+
+    result = run_job(vfr_clip, out, SHORT_CHUNKS, workers=0, work_dir=work, progress=snapshot)
+    assert (result.chunks, result.frames) == (3, 30)
+    # an explicit work folder keeps what --work-dir says: chunks and manifest (and the
+    # empty lock file); no temporary file, no concat script
+    files, done = _sizes(work), _recorded(work)
+    assert sorted(files) == sorted([".lock", MANIFEST_NAME, *done])
+    assert len(done) == result.chunks
+    assert files[".lock"] == 0
+    # at no time did the folder hold more than the finished job's chunks and manifest
+    assert max(totals) <= sum(files.values())
+
+    # the default work folder, hidden beside the output, is there during the run only
+    other = tmp_path / "default" / "out.mkv"
+    other.parent.mkdir()
+    seen: list[bool] = []
+    result = run_job(vfr_clip, other, SHORT_CHUNKS, workers=0,
+                     progress=lambda _: seen.append(default_work_dir(other).is_dir()))  # fmt: skip
+    assert seen
+    assert all(seen)
+    assert result.work_dir == default_work_dir(other)
+    assert [p.name for p in other.parent.iterdir()] == ["out.mkv"]
+
+
+def test_failed_run_leaves_only_resumable_chunks(
+    vfr_clip: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.syspath_prepend(str(HERE))  # the in-process worker imports `chunk_faults`
+    work, out = tmp_path / "work", tmp_path / "out.mkv"
+    work.mkdir()
+    # left by a driver killed while saving its manifest
+    (work / f".{MANIFEST_NAME}.4242.tmp").write_text("{")
+
+    def orphan(_: Progress) -> None:
+        # a worker orphaned by an earlier, killed driver, still writing its chunk
+        for name in ("chunk-00002-0123456789ab.mkv",
+                     ".chunk-00002-0123456789ab.89abcdef.vidrefocus-tmp.mkv"):  # fmt: skip
+            (work / name).write_bytes(b"\0" * 1000)
+
+    marker = tmp_path / "fail"
+    marker.touch()
+    factory = StageFactory(
+        "chunk_faults:fail_at_pts_stages", {"pts": LAST_PTS, "marker": str(marker)}
+    )
+    with pytest.raises(ProcessingError, match=r"in chunk 2 at pts .*failing on purpose"):
+        run_job(vfr_clip, out, SHORT_CHUNKS, factory=factory, workers=0, work_dir=work,
+                progress=orphan)  # fmt: skip
+    assert not out.exists()
+    files, done = _sizes(work), _recorded(work)
+    assert sorted(files) == sorted([".lock", MANIFEST_NAME, *done])
+    assert len(done) == 2, "chunks 0 and 1 finished before chunk 2 failed"
+    assert sum(files.values()) == files[MANIFEST_NAME] + sum(done.values())
+
+    # and they are what a rerun of the same job takes over
+    marker.unlink()
+    resumed = run_job(vfr_clip, out, SHORT_CHUNKS, factory=factory, workers=0, work_dir=work,
+                      resume=True)  # fmt: skip
+    assert (resumed.chunks_reused, resumed.chunks_run, resumed.frames) == (2, 1, 30)
 
 
 def test_one_driver_per_work_folder(vfr_clip: Path, tmp_path: Path) -> None:

@@ -8,7 +8,13 @@ import pytest
 
 from vidrefocus.errors import ConfigError, InputError
 from vidrefocus.runtime.factory import IDENTITY
-from vidrefocus.runtime.jobs import JobSettings, jobs_from_file, jobs_from_folder, load_batch
+from vidrefocus.runtime.jobs import (
+    JobSettings,
+    check_inside,
+    jobs_from_file,
+    jobs_from_folder,
+    load_batch,
+)
 
 
 def _write(tmp_path: Path, text: str) -> Path:
@@ -65,8 +71,9 @@ def test_default_output_takes_a_container_the_codec_fits(tmp_path: Path) -> None
         ("- {input: a.mp4, preset: nope}", "unknown preset 'nope'"),
         ("- {input: a.mp4, config: missing.yaml}", "missing.yaml: no such config file"),
         ("- {input: a.mp4, command: transcode, depth: d}", "'depth' applies to refocus jobs"),
-        ("- {input: a.mp4, output: /tmp/x.mp4}", "must be a file name inside"),
-        ("- {input: a.mp4, output: ../x.mp4}", "must be a file name inside"),
+        ("- {input: a.mp4, output: /tmp/x.mp4}", "jobs[0] (a.mp4): output '/tmp/x.mp4' is not"),
+        ("- {input: a.mp4, output: ../../etc/x.mp4}", "is not a name inside the output folder"),
+        ("- {input: a.mp4, output: sub/../x.mp4}", "absolute paths and '..' are refused"),
         ("- {input: a.mp4, output: x.txt}", "needs a video extension"),
         ("- {input: a.mp4}\n- {input: sub/a.mp4}", "jobs[0] (a.mp4) and jobs[1] (a.mp4) both"),
         ("- {input: out/a.mp4}", "would replace its input"),
@@ -108,3 +115,66 @@ def test_folder_and_source_errors(tmp_path: Path) -> None:
     (tmp_path / "a.mp4").touch()
     with pytest.raises(ConfigError, match="would replace its input"):
         jobs_from_folder(tmp_path, tmp_path)
+
+
+def _escape_link(tmp_path: Path, name: str, *, folder: bool = True) -> Path:
+    """A symlink `out/<name>` to somewhere outside the output folder; returns that place."""
+    outside = tmp_path / "elsewhere"
+    outside.mkdir(exist_ok=True)
+    target = outside if folder else outside / "victim.mp4"
+    if not folder:
+        target.write_bytes(b"not ours")
+    (tmp_path / "out").mkdir(exist_ok=True)
+    (tmp_path / "out" / name).symlink_to(target)
+    return target
+
+
+@pytest.mark.parametrize(
+    ("link", "folder", "output", "message"),
+    [
+        # a subfolder of the output folder that is a link out of it
+        ("link", True, "link/x.mp4", "jobs[0] (a.mp4): output link/x.mp4 leaves the output"),
+        # the output file itself is a link out
+        ("x.mp4", False, "x.mp4", "jobs[0] (a.mp4): output x.mp4 leaves the output folder"),
+        # the hidden work folder the clip's chunks go to (and are deleted from) is a link out
+        (".x.mp4.vidrefocus-work", True, "x.mp4", "jobs[0] (a.mp4): work folder .x.mp4"),
+    ],
+)
+def test_symlinks_out_of_the_output_folder_are_refused(
+    tmp_path: Path, link: str, folder: bool, output: str, message: str
+) -> None:
+    target = _escape_link(tmp_path, link, folder=folder)
+    path = _write(tmp_path, f"- {{input: a.mp4, output: {output}, command: transcode}}")
+    with pytest.raises(InputError) as info:
+        load_batch(path, tmp_path / "out")
+    text = str(info.value)
+    assert text.startswith(f"{path}: {message}")
+    assert f"{tmp_path / 'out' / link} is a symlink to {target}" in text
+    assert "give a name inside it, or remove the link" in text
+
+
+def test_symlinks_that_stay_inside_are_fine(tmp_path: Path) -> None:
+    # the output folder itself may be a link, and links between its own subfolders too
+    real = tmp_path / "disk" / "out"
+    (real / "2024").mkdir(parents=True)
+    (tmp_path / "out").symlink_to(real)
+    (real / "latest").symlink_to(real / "2024")
+    path = _write(tmp_path, "- {input: a.mp4, output: latest/x.mp4, command: transcode}")
+    (job,) = load_batch(path, tmp_path / "out")
+    assert job.output == tmp_path / "out" / "latest" / "x.mp4"
+    assert job.output.resolve() == real / "2024" / "x.mp4"
+
+
+def test_folder_batch_refuses_a_symlinked_output(tmp_path: Path) -> None:
+    clips = tmp_path / "clips"
+    clips.mkdir()
+    (clips / "a.mp4").touch()
+    _escape_link(tmp_path, "a.mp4", folder=False)
+    with pytest.raises(InputError, match=r"clips: a\.mp4: output a\.mp4 leaves the output"):
+        jobs_from_folder(clips, tmp_path / "out", JobSettings(command="transcode"))
+
+
+def test_check_inside_refuses_an_output_elsewhere(tmp_path: Path) -> None:
+    with pytest.raises(InputError, match=r"job: output .*other/x\.mp4 leaves the output folder"):
+        check_inside("job", tmp_path / "other" / "x.mp4", tmp_path / "out")
+    check_inside("job", tmp_path / "out" / "sub" / "x.mp4", tmp_path / "out")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import fcntl
 import json
 import logging
+import os
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -16,7 +17,7 @@ from vidrefocus import __version__
 from vidrefocus.errors import InputError, VidRefocusError
 from vidrefocus.io.digest import file_sha256
 from vidrefocus.runtime.driver import run_job
-from vidrefocus.runtime.jobs import BatchJob
+from vidrefocus.runtime.jobs import BatchJob, check_inside
 from vidrefocus.runtime.local import Progress
 from vidrefocus.runtime.manifest import job_key, write_json_atomic
 
@@ -168,7 +169,15 @@ class BatchManifest:
 @contextmanager
 def _locked(outdir: Path) -> Iterator[None]:
     # One batch per output folder: two would both redo (and replace) the same clips.
-    with (outdir / f".{BATCH_MANIFEST}.lock").open("w") as handle:
+    # O_NOFOLLOW: a planted symlink must not make the lock truncate a file elsewhere.
+    path = outdir / f".{BATCH_MANIFEST}.lock"
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+    except OSError as err:
+        raise InputError(
+            f"{path}: cannot create the batch lock ({err.strerror}); if it is a symlink, remove it."
+        ) from err
+    with os.fdopen(fd, "w") as handle:
         try:
             fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError as err:
@@ -272,7 +281,8 @@ def run_batch(
     Returns:
         Every clip's result.
     Raises:
-        InputError: the output folder cannot be created or another batch is using it.
+        InputError: a job would write outside `outdir` (`check_inside`; nothing runs then),
+            the output folder cannot be created, or another batch is using it.
         ProcessingError: Ray cannot start or be reached.
 
     Example:
@@ -282,6 +292,10 @@ def run_batch(
     """
     start = time.perf_counter()
     outdir = Path(outdir)
+    for job in jobs:
+        # Checked when the list was read too; again here, before anything runs, for jobs
+        # built another way and links made since.
+        check_inside(job.name, job.output, outdir)
     try:
         outdir.mkdir(parents=True, exist_ok=True)
     except OSError as err:

@@ -8,7 +8,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ from vidrefocus.errors import InputError
 from vidrefocus.io.formats import resolve_output
 from vidrefocus.io.paths import check_output_path
 from vidrefocus.io.probe import MediaInfo, probe
+from vidrefocus.memory import check_memory, factory_command
 from vidrefocus.runtime.chunk import ChunkProcessor, ChunkRecord, JobSpec
 from vidrefocus.runtime.factory import IDENTITY, StageFactory
 from vidrefocus.runtime.local import JobResult, Progress
@@ -95,10 +96,13 @@ def _clear_chunks(work: Path) -> None:
 
 
 def _remove_strays(work: Path, manifest: Manifest) -> None:
-    # Temporary files of a worker killed mid-chunk, and chunk files no record refers to
-    # (written by a run that was killed before recording them).
+    # Temporary files of a worker killed mid-chunk, chunk files no record refers to (written
+    # by a run that was killed before recording them), and the manifest's own temporary file
+    # from a driver killed while saving it. Called under the work folder's lock, so no other
+    # driver is writing any of them.
     keep = {rec["path"] for rec in manifest.chunks.values()}
-    for path in [*work.glob(".*vidrefocus-tmp*"), *work.glob("chunk-*")]:
+    temps = [*work.glob(".*vidrefocus-tmp*"), *work.glob(f".{MANIFEST_NAME}.*.tmp")]
+    for path in [*temps, *work.glob("chunk-*")]:
         if path.name not in keep:
             path.unlink(missing_ok=True)
 
@@ -198,6 +202,14 @@ def run_job(
     resolve_output(output_path, source.video, config.encode)  # refuse a bad codec/container now
     timeline = scan_timeline(input_path, config.input.sequence_rate)
     plan = plan_chunks(timeline, config.runtime.chunk_seconds, config.runtime.warmup_frames)
+    command = factory_command(factory.target)
+    if command is not None and address is None:
+        # Each local worker holds its own models and batch; a cluster's nodes are not here.
+        # Without --workers the pool's size is not known yet: at least one must fit.
+        check_memory(
+            command, source.video.display_width, source.video.display_height, config,
+            path=input_path, workers=max(1, min(workers or 1, len(plan))),
+        )  # fmt: skip
     suffix = output_path.suffix.lower()
     work = Path(work_dir) if work_dir is not None else default_work_dir(output_path)
     try:
@@ -238,6 +250,12 @@ def run_job(
             else:
                 notes, used = _run_on_ray(spec, todo, workers, address, on_done)
         except BaseException:
+            # Only recorded chunks can be resumed: drop the rest now (a chunk a Ray worker
+            # finished but the driver never recorded, a temporary file of one it was writing),
+            # so a failed job leaves nothing but its chunks and manifest. The cleanup must not
+            # replace the error being raised.
+            with suppress(OSError):
+                _remove_strays(work, manifest)
             log.warning("%s: stopped; finished chunks are kept in %s for --resume.", input_path,
                         work)  # fmt: skip
             raise

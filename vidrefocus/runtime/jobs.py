@@ -13,6 +13,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from vidrefocus.config import Config, load_config
 from vidrefocus.errors import ConfigError, InputError
 from vidrefocus.io.formats import CODEC_SPECS, CONTAINERS
+from vidrefocus.runtime.driver import default_work_dir
 from vidrefocus.runtime.factory import DEBLUR, IDENTITY, StageFactory, refocus_factory
 
 __all__ = [
@@ -20,6 +21,7 @@ __all__ = [
     "VIDEO_EXTENSIONS",
     "BatchJob",
     "JobSettings",
+    "check_inside",
     "jobs_from_file",
     "jobs_from_folder",
     "load_batch",
@@ -135,22 +137,80 @@ def _resolve(base: Path, path: str) -> Path:
     return p if p.is_absolute() else base / p
 
 
-def _output_name(name: str | None, source: Path, config: Config, where: str) -> Path:
+def _output_name(name: str | None, source: Path, config: Config, where: str, outdir: Path) -> Path:
     codec = CODEC_SPECS[config.encode.codec]
     if name is None:
         suffix = source.suffix.lower()
         name = source.stem + (suffix if suffix in codec.containers else codec.containers[0])
     rel = Path(name)
-    if rel.is_absolute() or ".." in rel.parts or not rel.name:
+    # Refused even where it would stay inside (`/abs/out/a.mp4`, `sub/../a.mp4`): a name
+    # relative to the folder keeps the job list valid wherever the folder is.
+    if rel.is_absolute() or ".." in rel.parts:
         raise ConfigError(
-            f"{where}: output {name!r} must be a file name inside the output folder (a "
-            "relative path without '..'), so the folder holds the whole batch."
+            f"{where}: output {name!r} is not a name inside the output folder {outdir}/ "
+            "(absolute paths and '..' are refused); give a path relative to it, so the "
+            "folder holds the whole batch."
         )
+    if not rel.name:
+        raise ConfigError(f"{where}: output {name!r} must name a file inside the output folder.")
     if rel.suffix.lower() not in CONTAINERS:
         raise ConfigError(
             f"{where}: output {name!r} needs a video extension ({', '.join(CONTAINERS)})."
         )
     return rel
+
+
+def _escaping_link(path: Path, outdir: Path, root: Path) -> Path | None:
+    """The first symlink on the way from `outdir` down to `path` that leads out of `root`."""
+    try:
+        parts = path.relative_to(outdir).parts
+    except ValueError:
+        return None
+    step = outdir
+    for part in parts:
+        step = step / part
+        if step.is_symlink() and not step.resolve().is_relative_to(root):
+            return step
+    return None
+
+
+def check_inside(where: str, output: Path, outdir: Path) -> None:
+    """Refuse a job that would write outside the batch's output folder.
+
+    Names are checked as written when the job list is read (no absolute paths, no '..');
+    this follows symlinks: a link inside the folder (the output itself, a subfolder, or the
+    job's hidden work folder beside the output) that points outside it would let the batch
+    write, and later delete chunk files, there. Links that stay inside are fine.
+
+    Args:
+        where: how messages name the job (`jobs[2] (a.mp4)`).
+        output: the job's output path.
+        outdir: the batch's output folder (it may not exist yet).
+    Raises:
+        InputError: the output or the work folder resolves outside `outdir`; the message
+            names the job, the path and the link.
+    """
+    outdir = Path(outdir)
+    for what, path in (("output", output), ("work folder", default_work_dir(output))):
+        try:
+            root = outdir.resolve()
+            inside = path.resolve().is_relative_to(root)
+        except (OSError, RuntimeError) as err:  # a symlink loop (RuntimeError before 3.13)
+            raise InputError(
+                f"{where}: {what} {path} cannot be resolved ({err}); remove the broken link."
+            ) from err
+        if inside:
+            continue
+        try:
+            shown = path.relative_to(outdir).as_posix()
+        except ValueError:
+            shown = str(path)
+        link = _escaping_link(path, outdir, root)
+        why = f" ({link} is a symlink to {link.resolve()})" if link is not None else ""
+        raise InputError(
+            f"{where}: {what} {shown} leaves the output folder {outdir}/{why}; give a name "
+            "inside it, or remove the link."
+        )
 
 
 def _build(where: str, data: dict[str, Any], base: Path, outdir: Path) -> BatchJob:
@@ -175,7 +235,8 @@ def _build(where: str, data: dict[str, Any], base: Path, outdir: Path) -> BatchJ
         )
     except ConfigError as err:
         raise ConfigError(f"{where}: {err}") from err
-    output = outdir / _output_name(data.get("output"), source, config, where)
+    output = outdir / _output_name(data.get("output"), source, config, where, outdir)
+    check_inside(where, output, outdir)
     if output.resolve() == source.resolve():
         raise ConfigError(
             f"{where}: its output would replace its input {source}; choose another output "
@@ -240,6 +301,8 @@ def jobs_from_file(path: Path, outdir: Path, defaults: JobSettings | None = None
             unknown key, a missing `input`, a bad option, two jobs writing one output); the
             message names the file and the job. A missing input file is not an error here:
             that job fails when it runs.
+        InputError: a symlink in the output folder leads a job's output or work folder out
+            of it (`check_inside`).
     """
     try:
         data: Any = yaml.safe_load(Path(path).read_text())
@@ -275,8 +338,8 @@ def jobs_from_file(path: Path, outdir: Path, defaults: JobSettings | None = None
         merged = _merged(outer, _layer(job))
         try:
             jobs.append(_build(where, merged, base, Path(outdir)))
-        except ConfigError as err:
-            raise ConfigError(f"{path}: {err}") from err
+        except (ConfigError, InputError) as err:
+            raise type(err)(f"{path}: {err}") from err
     _check_unique(jobs, str(path))
     return jobs
 
@@ -292,6 +355,7 @@ def jobs_from_folder(
 
     Raises:
         ConfigError: no videos in the folder, or settings that do not validate.
+        InputError: a symlink in the output folder leads an output out of it.
     """
     folder = Path(folder)
     videos = sorted(
@@ -312,8 +376,8 @@ def jobs_from_folder(
             data["depth"] = str(depth.resolve())
         try:
             jobs.append(_build(video.name, data, folder.resolve(), Path(outdir)))
-        except ConfigError as err:
-            raise ConfigError(f"{folder}: {err}") from err
+        except (ConfigError, InputError) as err:
+            raise type(err)(f"{folder}: {err}") from err
     _check_unique(jobs, str(folder))
     return jobs
 
@@ -323,7 +387,8 @@ def load_batch(source: Path, outdir: Path, defaults: JobSettings | None = None) 
     `jobs_from_folder`).
 
     Raises:
-        InputError: `source` does not exist.
+        InputError: `source` does not exist, or a symlink in the output folder leads an
+            output out of it.
         ConfigError: an invalid job file or setting.
     """
     source = Path(source)

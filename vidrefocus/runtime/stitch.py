@@ -141,7 +141,8 @@ def stitch(
     """Join chunk files into `output` without re-encoding, with the source's other streams.
 
     The result is written under a temporary name beside `output` and renamed at the end, so
-    `output` is never partial. The concat script lives beside the chunks.
+    `output` is never partial. The concat script is written beside the chunks and removed
+    when ffmpeg is done, so the chunks' folder keeps only what it held before.
 
     Args:
         chunks: the chunk files, in order (all in one folder, same codec and settings).
@@ -165,12 +166,13 @@ def stitch(
     check_output_path(output, [source.path], overwrite=overwrite)
     folder = chunks[0].parent
     script = folder / "concat.ffconcat"
-    script.write_text(concat_list(chunks))
+    text = concat_list(chunks)
     fmt = resolve_output(output, source.video, opts)
     tmp = temp_path_for(output)
     cmd = stitch_command(script, source, fmt, opts, tmp, encoder_tag=video_encoder_tag(chunks[0]))
     log.debug("ffmpeg: %s", " ".join(cmd))
     try:
+        script.write_text(text)
         with tempfile.TemporaryFile() as stderr:
             code = subprocess.run(cmd, stderr=stderr, check=False).returncode
             stderr.seek(0)
@@ -195,5 +197,6 @@ def stitch(
         os.replace(tmp, output)
     finally:
         tmp.unlink(missing_ok=True)
+        script.unlink(missing_ok=True)
     log.info("stitched %d chunks into %s", len(chunks), output)
     return output
