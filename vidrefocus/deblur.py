@@ -17,6 +17,7 @@ from vidrefocus.io.paths import check_output_path
 from vidrefocus.io.probe import probe
 from vidrefocus.io.sequence import IMAGE_EXTENSIONS, ImageSequence, scan_sequence, single_image
 from vidrefocus.io.staged import StagedOutput
+from vidrefocus.memory import check_input_memory
 from vidrefocus.runtime.factory import deblur_stages
 from vidrefocus.runtime.local import JobResult, Progress, run_local
 from vidrefocus.stages import FrameBatch
@@ -123,6 +124,7 @@ def deblur(
             check_output_path(output_path, [input_path], overwrite=overwrite)
         else:
             writer = ImageWriter(output_path, input_path, sequence, overwrite=overwrite)
+        check_input_memory("deblur", input_path, config)  # before the model loads
         maps = None
         if defocus_map is not None:
             maps = stack.enter_context(

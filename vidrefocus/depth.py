@@ -37,6 +37,7 @@ from vidrefocus.io.maps import write_map
 from vidrefocus.io.probe import probe
 from vidrefocus.io.sequence import IMAGE_EXTENSIONS, scan_sequence
 from vidrefocus.io.staged import StagedOutput
+from vidrefocus.memory import check_input_memory
 from vidrefocus.models.depth import DepthEstimator
 from vidrefocus.runtime.local import JobResult, Progress, run_local
 from vidrefocus.stages import EstimateDepthStage, FrameBatch, torch_device
@@ -301,6 +302,7 @@ def export_depth(
         )
     image_input = input_path.is_dir() or input_path.suffix.lower() in IMAGE_EXTENSIONS
     probe(input_path, config.input.sequence_rate)  # a missing or unreadable input fails here
+    check_input_memory("depth", input_path, config)
     names: dict[int, str] = {}
     if input_path.is_dir():
         seq = scan_sequence(input_path, config.input.sequence_rate)

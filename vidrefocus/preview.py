@@ -30,6 +30,7 @@ from vidrefocus.errors import InputError
 from vidrefocus.focus_plot import plot_focus
 from vidrefocus.io.paths import check_output_path
 from vidrefocus.io.random_access import RandomAccessReader
+from vidrefocus.memory import check_memory
 from vidrefocus.preview_render import RenderedFrame, build_pipeline, describe_focus
 from vidrefocus.preview_sheet import (
     PLOT_HEIGHT_PX,
@@ -192,6 +193,11 @@ def preview(
     duration = reader.video.duration_s or frame_times[-1]
     asked = preview_times(at, reader, duration)
     rows = [i for _, i in asked]
+    video = reader.video
+    check_memory(
+        "preview", video.display_width, video.display_height, config, path=input_path,
+        frames=len(rows),
+    )  # fmt: skip
     track = focus_track(reader.info, focus, focus_file, duration, focus_points)
     pipeline, notes = build_pipeline(config, reader, track, rows)
     needed = {j: None for i in rows for j in pipeline.frames_for(i, len(reader))}

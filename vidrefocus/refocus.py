@@ -21,6 +21,7 @@ from vidrefocus.io.paths import check_output_path
 from vidrefocus.io.probe import MediaInfo, VideoInfo, frame_pts
 from vidrefocus.io.reader import VideoReader
 from vidrefocus.layered import RenderSettings
+from vidrefocus.memory import check_input_memory
 from vidrefocus.models.bokehnet import BokehNet, FillNet, default_weights_path, load_fill_net
 from vidrefocus.runtime.factory import deblur_stages
 from vidrefocus.runtime.local import JobResult, Progress, run_local
@@ -312,6 +313,7 @@ def refocus(
         inputs.append(Path(focus_file))
     # Refuse a bad output path or export folder before the tracking pre-pass, not after it.
     check_output_path(output_path, inputs, overwrite=overwrite)
+    check_input_memory("refocus", input_path, config)  # before depth, models or exports
     with ExitStack() as stack:
         writer = None
         if exports is not None and exports.folders():

@@ -32,6 +32,7 @@ from vidrefocus.analyst.audit import (
     video_record,
 )
 from vidrefocus.analyst.process import (
+    ROI_MARGIN_PX,
     EnhancedFrame,
     FrameEnhancer,
     paste,
@@ -49,7 +50,8 @@ from vidrefocus.io.random_access import RandomAccessReader
 from vidrefocus.io.sequence import write_image
 from vidrefocus.io.staged import StagedOutput
 from vidrefocus.io.writer import VideoWriter
-from vidrefocus.models.deblurnet import default_weights_path, load_deblurnet
+from vidrefocus.memory import check_memory
+from vidrefocus.models.deblurnet import MULTIPLE, default_weights_path, load_deblurnet
 from vidrefocus.runtime.local import Progress
 from vidrefocus.stages import torch_device
 
@@ -277,6 +279,9 @@ def enhance(
     width, height = video.display_width, video.display_height
     if roi is not None:
         roi.check_inside(width, height)
+    # DeblurNet sees the ROI's window (FrameEnhancer.window), not the whole frame.
+    window = (roi or Roi(0, 0, width, height)).padded(ROI_MARGIN_PX, width, height, align=MULTIPLE)
+    check_memory("enhance", window.w, window.h, config, path=req.input, region=roi is not None)
     spans = frame_spans(req.frames, reader)
     export = _export_indices(req, reader, spans)
     notes: list[str] = []
