@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from types import FrameType
 
 from rich.logging import RichHandler
+from rich.markup import escape
 
 from vidrefocus import __version__
 from vidrefocus.cli import (
@@ -49,6 +50,14 @@ def _on_sigterm(signum: int, frame: FrameType | None) -> None:
     raise Terminated()
 
 
+def _stopped(how: str, args: argparse.Namespace) -> str:
+    """What a stopped job left: nothing at its output (named, so the user knows which)."""
+    output = getattr(args, "output", None)
+    if output is None:
+        return f"{how}."
+    return f"{how}: {output} was not written; partial output removed."
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="vidrefocus",
@@ -82,14 +91,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return func(args)
     except VidRefocusError as err:
         kind = type(err).__name__
-        err_console.print(f"[bold red]error[/] ({kind}): {err}", highlight=False, soft_wrap=True)
+        # The message holds file names and user text: "[...]" in them is not markup.
+        err_console.print(
+            f"[bold red]error[/] ({kind}): {escape(str(err))}", highlight=False, soft_wrap=True
+        )
         log.debug("details", exc_info=True)
         return err.exit_code
     except Terminated:
-        err_console.print("terminated; partial output removed.")
+        err_console.print(_stopped("terminated", args), highlight=False, markup=False)
         return 143
     except KeyboardInterrupt:
-        err_console.print("interrupted; partial output removed.")
+        err_console.print(_stopped("interrupted", args), highlight=False, markup=False)
         return 130
     finally:
         signal.signal(signal.SIGTERM, previous)

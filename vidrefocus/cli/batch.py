@@ -9,6 +9,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+from rich.markup import escape
 from rich.table import Table
 
 from vidrefocus.cli.output import console, err_console, progress_bar
@@ -43,7 +44,7 @@ def _batch_progress(quiet: bool) -> Iterator[tuple[Callable[[Any], None], Callab
         if "clips" in tasks:
             bar.advance(tasks["clips"])
         colour = {"done": "green", "skipped": "cyan"}.get(result.status, "red")
-        bar.console.print(f"[{colour}]{result.status}[/] {result.name}", highlight=False)
+        bar.console.print(f"[{colour}]{result.status}[/] {escape(result.name)}", highlight=False)
 
     if bar is not None:
         bar.start()
@@ -63,8 +64,8 @@ def _batch_table(result: Any) -> Table:
         colour = {"done": "green", "skipped": "cyan"}.get(c.status, "red")
         note = f"exit {c.exit_code}, see below" if c.status == "failed" else c.message
         table.add_row(
-            c.name, c.command, Path(c.output).name, f"[{colour}]{c.status}[/]", str(c.frames),
-            f"{c.seconds:.1f}", note,
+            escape(c.name), c.command, escape(Path(c.output).name), f"[{colour}]{c.status}[/]",
+            str(c.frames), f"{c.seconds:.1f}", escape(note),
         )  # fmt: skip
     return table
 
@@ -93,8 +94,10 @@ def _cmd_batch(args: argparse.Namespace) -> int:
     elif not args.quiet or result.failed:
         console.print(_batch_table(result))
         for c in result.failed:
-            err_console.print(f"[bold red]failed[/] {c.name}: {c.message}", highlight=False,
-                              soft_wrap=True)  # fmt: skip
+            err_console.print(
+                f"[bold red]failed[/] {escape(c.name)}: {escape(c.message)}",
+                highlight=False, soft_wrap=True,
+            )  # fmt: skip
     return result.exit_code
 
 

@@ -90,11 +90,12 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
         console.print_json(json.dumps(summary))
     elif not args.quiet:
         for note in result.notes:
-            console.print(f"  {note}", highlight=False)
+            console.print(f"  {note}", highlight=False, markup=False)
         console.print(
             f"wrote {result.output} and its audit log {result.audit}: {result.frames} frames, "
             f"{result.flagged} flagged, in {result.elapsed_s:.1f} s",
             highlight=False,
+            markup=False,
         )
     return 0
 

@@ -8,6 +8,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from rich.markup import escape
 from rich.table import Table
 
 from vidrefocus.cli.output import console
@@ -30,11 +31,11 @@ def _cmd_info(args: argparse.Namespace) -> int:
         console.print_json(json.dumps(info.to_dict()))
         return 0
     console.print(
-        f"[bold]{info.path}[/]  {info.container}, {info.size_bytes:,} bytes, "
+        f"[bold]{escape(str(info.path))}[/]  {info.container}, {info.size_bytes:,} bytes, "
         f"{float(info.duration_s):.3f} s, {info.chapters} chapter(s)"
     )
     for key, value in info.metadata.items():
-        console.print(f"  {key}: {value}")
+        console.print(f"  {key}: {value}", markup=False)
     if info.video is not None:
         v = info.video
         table = Table(title=f"video stream #{v.index}", show_header=False, box=None)
@@ -63,7 +64,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
             ("timecode", _fmt(v.timecode)),
         ]
         for k, val in rows:
-            table.add_row(k, val)
+            table.add_row(k, escape(val))
         console.print(table)
     for s in info.streams:
         line = f"  stream #{s.index} {s.kind}: {s.codec or '-'}"
@@ -71,7 +72,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
             line += f", {s.sample_rate} Hz, {s.channels} ch ({s.layout})"  # type: ignore[attr-defined]
         if s.language:
             line += f", language {s.language}"
-        console.print(line)
+        console.print(line, markup=False)
     return 0
 
 

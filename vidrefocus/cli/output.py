@@ -87,8 +87,9 @@ def report(args: argparse.Namespace, result: Any, notes: list[str]) -> None:
         console.print_json(json.dumps(summary))
     elif not args.quiet:
         for note in notes:
-            console.print(f"  {note}", highlight=False)
+            console.print(f"  {note}", highlight=False, markup=False)
         console.print(
             f"wrote {result.output}: {result.frames} frames in {result.elapsed_s:.1f} s "
-            f"({result.fps:.2f} fps)"
+            f"({result.fps:.2f} fps)",
+            markup=False,
         )

@@ -40,8 +40,8 @@ def _cmd_plot_focus(args: argparse.Namespace) -> int:
             blur.append(focus_stage.blur_scale(state, width) * (d - state.focus_disparity))
     plot_focus(list(plan.states.values()), plan.times_s, args.output, blur)
     for note in plan.notes:
-        console.print(f"  {note}", highlight=False)
-    console.print(f"wrote {args.output}")
+        console.print(f"  {note}", highlight=False, markup=False)
+    console.print(f"wrote {args.output}", markup=False)
     return 0
 
 

@@ -37,12 +37,13 @@ def _cmd_preview(args: argparse.Namespace) -> int:
         console.print_json(json.dumps(summary))
     elif not args.quiet:
         for note in result.notes:
-            console.print(f"  {note}", highlight=False)
+            console.print(f"  {note}", highlight=False, markup=False)
         if result.html is not None:
-            console.print(f"wrote {result.html}", highlight=False)
+            console.print(f"wrote {result.html}", highlight=False, markup=False)
         console.print(
             f"wrote {result.output}: {len(result.frames)} frames in {result.elapsed_s:.1f} s",
             highlight=False,
+            markup=False,
         )
     return 0
 

@@ -158,7 +158,7 @@ def announce_depth(args: argparse.Namespace, config: Config) -> None:
     from vidrefocus.depth import choose_depth
 
     if not (args.quiet or args.json):
-        console.print(f"  {choose_depth(config).note}", highlight=False)
+        console.print(f"  {choose_depth(config).note}", highlight=False, markup=False)
 
 
 def _cmd_refocus(args: argparse.Namespace) -> int:

@@ -6,6 +6,8 @@ import argparse
 import json
 from pathlib import Path
 
+from rich.markup import escape
+
 from vidrefocus.cli.output import console, progress
 
 __all__ = ["register"]
@@ -25,9 +27,9 @@ def _cmd_verify(args: argparse.Namespace) -> int:
     elif not args.quiet:
         for c in report.checks:
             mark = "[green]ok[/]  " if c.ok else "[bold red]FAIL[/]"
-            console.print(f"{mark} {c.name}: {c.detail}", soft_wrap=True)
+            console.print(f"{mark} {c.name}: {escape(c.detail)}", soft_wrap=True)
         verdict = "[bold green]verified[/]" if report.ok else "[bold red]NOT verified[/]"
-        console.print(f"{verdict}: {args.audit}")
+        console.print(f"{verdict}: {escape(str(args.audit))}")
     return 0 if report.ok else 1
 
 

@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 from torch import Tensor
 
-from vidrefocus.errors import InputError
+from vidrefocus.errors import InputError, ProcessingError
 
 __all__ = [
     "DEFOCUS_MAP_EXTENSIONS",
@@ -124,7 +124,8 @@ def write_map(
     try:
         path.write_bytes(data)
     except OSError as err:
-        raise InputError(f"{path}: could not write the {what} ({err.strerror}).") from err
+        # The output folder was checked before the job: a write failing now is the disk.
+        raise ProcessingError(f"{path}: could not write the {what} ({err.strerror}).") from err
 
 
 def write_defocus_map(path: Path, radius_px: Tensor) -> None:

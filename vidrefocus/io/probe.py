@@ -29,6 +29,7 @@ __all__ = [
     "frame_pts",
     "open_container",
     "probe",
+    "synthetic_pts_step",
 ]
 
 # ITU-T H.273 code points -> the names FFmpeg's command line accepts.
@@ -199,7 +200,9 @@ def _scan_packets(
     pts: list[int] = []
     count = 0
     for packet in container.demux(stream):
-        if packet.size == 0:
+        # Discarded packets are pre-roll an MP4 edit list hides (a stream copy cut mid-GOP):
+        # decoders need them, but they are never shown, so they are not frames of the clip.
+        if packet.size == 0 or packet.is_discard:
             continue
         count += 1
         if packet.pts is not None:
@@ -207,8 +210,18 @@ def _scan_packets(
     return sorted(pts), count
 
 
+def synthetic_pts_step(average_rate: Fraction | None, time_base: Fraction) -> int:
+    """The pts step given to frames of a stream without timestamps (a raw elementary stream):
+    one nominal frame duration (25 fps when the stream states no rate)."""
+    rate = average_rate or Fraction(25)
+    return max(1, round(1 / (rate * time_base)))
+
+
 def frame_pts(path: Path) -> list[int]:
     """Every video frame's pts in presentation order, exact, from a packet scan.
+
+    A stream without any timestamps gets the pts `VideoReader` gives its frames: one nominal
+    frame duration apart (`synthetic_pts_step`).
 
     Args:
         path: a video file.
@@ -220,21 +233,37 @@ def frame_pts(path: Path) -> list[int]:
     with open_container(path) as container:
         if not container.streams.video:
             raise InputError(f"{path}: no video stream.")
-        pts, _ = _scan_packets(container, container.streams.video[0])
+        stream = container.streams.video[0]
+        pts, count = _scan_packets(container, stream)
+        if count and not pts:
+            rate = Fraction(stream.average_rate) if stream.average_rate else None
+            tb = Fraction(stream.time_base) if stream.time_base else Fraction(1, 90000)
+            step = synthetic_pts_step(rate, tb)
+            return [i * step for i in range(count)]
         return pts
+
+
+def _first_frame(
+    container: av.container.InputContainer, stream: av.VideoStream
+) -> av.VideoFrame | None:
+    """The stream's first decodable frame, read after `_scan_packets` went to the end."""
+    try:
+        container.seek(0)
+    except av.FFmpegError:
+        # Raw elementary streams (.h264) and packets without timestamps cannot seek: read the
+        # start of the file again instead.
+        with av.open(container.name, metadata_errors="replace") as again:
+            return next(again.decode(again.streams[stream.index]), None)
+    return next(container.decode(stream), None)
 
 
 def _probe_video(container: av.container.InputContainer, stream: av.VideoStream) -> VideoInfo:
     path = container.name
     cc = stream.codec_context
     pts_sorted, count = _scan_packets(container, stream)
-    container.seek(0)
     rotation = 0
-    first_frame = None
     try:
-        for frame in container.decode(stream):
-            first_frame = frame
-            break
+        first_frame = _first_frame(container, stream)
     except av.FFmpegError as err:
         raise InputError(
             f"{path}: the video stream cannot be decoded ({err}). The file may be damaged."

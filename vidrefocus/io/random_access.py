@@ -20,6 +20,7 @@ from vidrefocus.errors import InputError
 from vidrefocus.io.pixfmt import frame_to_rgb
 from vidrefocus.io.probe import frame_pts, open_container
 from vidrefocus.io.reader import DecodedFrame, VideoReader, seek_target, to_display
+from vidrefocus.io.sequence import scan_sequence, single_image
 
 if TYPE_CHECKING:
     import av
@@ -65,7 +66,14 @@ class RandomAccessReader:
         self.time_base = self.video.time_base
         self.frames_decoded = 0
         if self._stream_reader.info.is_image_sequence:
-            self._pts = list(range(self.video.first_pts or 0, (self.video.last_pts or 0) + 1))
+            # One pts per image, as `VideoReader` yields them: a missing file is a gap in time,
+            # not a frame (its index would never be read).
+            seq = (
+                scan_sequence(self.path, fps)
+                if self.path.is_dir()
+                else single_image(self.path, fps)
+            )
+            self._pts = seq.pts
             self._keys = list(range(len(self._pts)))
             self._decord = None
             return
@@ -151,17 +159,28 @@ class RandomAccessReader:
             stream.thread_type = "AUTO"
             key = self._keys[max(bisect.bisect_right(self._keys, start) - 1, 0)]
             self._seek(container, stream, key)
+            previous = None
             for frame in container.decode(stream):
                 self.frames_decoded += 1
+                previous = self._check_order(frame.pts, previous)
                 if frame.pts in index:
                     rgb = to_display(
                         frame_to_rgb(frame, reader.layout, reader.spec), self.video.rotation
                     )
                     yield DecodedFrame(
-                        rgb=rgb, pts=frame.pts, time_base=self.time_base, index=index[frame.pts]
+                        rgb=rgb, pts=frame.pts, time_base=self.time_base, index=index.pop(frame.pts)
                     )
                 if frame.pts is not None and frame.pts >= last:
-                    return
+                    break
+        if index:
+            # The decoder never showed them (pts that jump back, a broken index): a caller
+            # must not take a shorter span for the whole one.
+            missing = sorted(index.values())
+            raise InputError(
+                f"{self.path}: frames {missing[0]}..{missing[-1]} ({len(missing)} of "
+                f"{start}..{stop - 1}) could not be decoded where the packet scan puts them; the "
+                "file's timestamps or index are broken."
+            )
 
     def _read_sequence(self, wanted: list[int]) -> dict[int, DecodedFrame]:
         wanted_set, last = set(wanted), max(wanted)
@@ -197,8 +216,10 @@ class RandomAccessReader:
                 self._seek(container, stream, key)
                 targets = {self._pts[i]: i for i in pending}
                 last = max(targets)
+                previous = None
                 for frame in container.decode(stream):
                     self.frames_decoded += 1
+                    previous = self._check_order(frame.pts, previous)
                     if frame.pts in targets:
                         i = targets.pop(frame.pts)
                         rgb = frame_to_rgb(frame, reader.layout, reader.spec)
@@ -220,6 +241,24 @@ class RandomAccessReader:
                     )
                 pending = missing
         return out
+
+    def _check_order(self, pts: int | None, previous: int | None) -> int | None:
+        """`pts` if it comes after `previous`, the frame decoded before it.
+
+        Frames are looked up by pts in the sorted packet scan, so pts that go back (two
+        recordings glued together) or repeat would pick the wrong frames, or silently none.
+
+        Raises:
+            InputError: `pts` does not increase.
+        """
+        if pts is None:
+            return previous
+        if previous is not None and pts <= previous:
+            raise InputError(
+                f"{self.path}: pts {pts} does not increase (previous {previous}); the input's "
+                "timestamps are broken."
+            )
+        return pts
 
     def _seek(
         self, container: av.container.InputContainer, stream: av.VideoStream, key: int

@@ -15,7 +15,7 @@ from torch import Tensor
 from vidrefocus.color import YCbCrSpec
 from vidrefocus.errors import InputError
 from vidrefocus.io.pixfmt import PixelLayout, frame_to_rgb, layout_of
-from vidrefocus.io.probe import MediaInfo, VideoInfo, open_container, probe
+from vidrefocus.io.probe import MediaInfo, VideoInfo, open_container, probe, synthetic_pts_step
 from vidrefocus.io.sequence import read_image, scan_sequence, single_image
 
 __all__ = ["DecodedFrame", "VideoReader", "colour_spec", "to_display", "to_stored"]
@@ -216,8 +216,7 @@ class VideoReader:
 
     def _synthesise_pts(self, last_pts: int | None) -> int:
         # Elementary streams without timestamps: step by the nominal frame duration.
-        rate = self.video.average_rate or Fraction(25)
-        step = max(1, round(1 / (rate * self.time_base)))
+        step = synthetic_pts_step(self.video.average_rate, self.time_base)
         return 0 if last_pts is None else last_pts + step
 
     def _decode(

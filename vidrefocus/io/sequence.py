@@ -13,7 +13,7 @@ import torch
 from torch import Tensor
 
 from vidrefocus.color import linear_to_srgb, srgb_to_linear
-from vidrefocus.errors import InputError
+from vidrefocus.errors import InputError, ProcessingError
 from vidrefocus.io.maps import exr_bytes, read_exr
 
 __all__ = [
@@ -243,9 +243,10 @@ def write_image(
         try:
             path.write_bytes(exr_bytes(arr[:, :, 0] if arr.shape[2] == 1 else arr))
         except OSError as err:
-            raise InputError(f"{path}: could not write the image ({err.strerror}).") from err
+            # The output folder was checked before the job: a write failing now is the disk.
+            raise ProcessingError(f"{path}: could not write the image ({err.strerror}).") from err
         return
     if arr.shape[2] >= 3:
         arr = np.concatenate([arr[:, :, 2::-1], arr[:, :, 3:]], axis=2)  # OpenCV: BGR(A)
     if not cv2.imwrite(str(path), np.ascontiguousarray(arr)):
-        raise InputError(f"{path}: could not write the image (is the folder writable?).")
+        raise ProcessingError(f"{path}: could not write the image (is the disk full?).")

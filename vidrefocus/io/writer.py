@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import subprocess
 import tempfile
 from pathlib import Path
@@ -25,6 +26,14 @@ from vidrefocus.io.reader import to_stored
 __all__ = ["BITEXACT_THREADS", "VideoWriter", "ffmpeg_exe"]
 
 log = logging.getLogger(__name__)
+
+# What ffmpeg's death by a signal usually means.
+_SIGNAL_CAUSES = {
+    signal.SIGXFSZ: " (a file grew past the file size limit: the disk is full for this process)",
+    signal.SIGKILL: " (from outside: often the kernel, when memory runs out)",
+}
+# Text subtitle codecs, which FFmpeg converts to MP4's and MOV's `mov_text`.
+_TEXT_SUBTITLES = frozenset({"subrip", "srt", "ass", "ssa", "webvtt", "mov_text", "text"})
 
 # FFmpeg's field orders (`probe` names) -> top field first? Same reading as FFmpeg's rawvideo
 # decoder, which flags frames top-first for "tt" and "tb" and bottom-first for "bb" and "bt".
@@ -243,8 +252,10 @@ class VideoWriter:
             kwargs["c:a"] = "copy" if self.opts.audio == "copy" else "aac"
             if self.opts.audio == "aac" and self.opts.bitexact:
                 kwargs["flags:a"] = "+bitexact"
-        outputs.append(src["s?"])
-        kwargs["c:s"] = "copy"
+        subtitles = self._subtitle_codec()
+        if subtitles is not None:
+            outputs.append(src["s?"])
+            kwargs["c:s"] = subtitles
         if self.opts.keep_metadata:
             kwargs["map_metadata"] = "1"
             kwargs["map_chapters"] = "1"
@@ -255,6 +266,23 @@ class VideoWriter:
         else:
             kwargs["map_metadata"] = "-1"
         return outputs
+
+    def _subtitle_codec(self) -> str | None:
+        """How the source's subtitles go into the output: "copy", "mov_text" (the only
+        subtitles MP4 and MOV hold; text converts to it), or None: left out, with a warning
+        (bitmap subtitles in MP4/MOV, any in AVI), rather than failing the whole job."""
+        codecs = sorted({s.codec or "?" for s in self.source.streams if s.kind == "subtitle"})
+        container = self.format.container
+        if not codecs or container == "matroska":
+            return "copy"
+        if container in ("mp4", "mov") and set(codecs) <= _TEXT_SUBTITLES:
+            return "mov_text"
+        log.warning(
+            "%s: %s subtitles cannot be stored in %s; they are left out (write .mkv to keep "
+            "them).",
+            self.path, ", ".join(codecs), container.upper(),
+        )  # fmt: skip
+        return None
 
     def _command(self, width: int, height: int) -> list[str]:
         """ffmpeg reading raw frames from stdin: the whole output or, when a second pass sets
@@ -372,11 +400,16 @@ class VideoWriter:
 
     def _failure(self, what: str) -> ProcessingError:
         message = self._ffmpeg_message()
+        code = self._proc.returncode if self._proc is not None else None
         self.abort()
         if "No space left" in message:
             return ProcessingError(
                 f"{self.path}: the disk is full ({message}). Free space and run again."
             )
+        if not message and code is not None and code < 0:
+            # Killed by a signal, ffmpeg said nothing: the signal is all there is to tell.
+            name = signal.Signals(-code).name if -code in signal.valid_signals() else -code
+            message = f"ffmpeg was killed by {name}{_SIGNAL_CAUSES.get(-code, '')}"
         return ProcessingError(f"{self.path}: {what}: {message or 'no message'}.")
 
     def _ffmpeg_message(self) -> str:
