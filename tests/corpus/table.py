@@ -51,11 +51,6 @@ _FULL = "file size limit|file too large|no space left"
 _ROOT = os.geteuid() == 0
 # Root writes into a chmod 555 folder; /proc refuses new files to everyone.
 _UNWRITABLE = "/proc/vidrefocus-corpus-out" if _ROOT else "readonly/out"
-_REWRAP = (
-    "runtime/local.py:244 catches (RuntimeError, ValueError) around the stages, and "
-    "InputError is a ValueError: a bad depth map met mid-run becomes ProcessingError (exit 1) "
-    "'processing failed at pts 0: ...'"
-)
 
 # fmt: off
 _INPUTS = [
@@ -76,10 +71,7 @@ _INPUTS = [
     *ok("truncated_mid_gop", "info", "transcode", "refocus", "deblur", "depth", "preview"),
     *ok("corrupt_mid_stream", "info", "transcode", "refocus", "deblur", "plot-focus"),
     *ok("size_1x1", "info", "transcode", "deblur", "enhance", "depth", "preview", "plot-focus"),
-    *bug(ok("size_1x1", "refocus"),
-         "estimated depth of a 1x1 frame is one value, which io/depth.py refuses as relative "
-         f"depth; {_REWRAP}, naming the depth cache, not the clip (preview and plot-focus of "
-         "the same clip work)"),
+    *ok("size_1x1", "refocus"),
     *ok("size_2x2", *ALL_COMMANDS),
     *ok("size_33x19", *ALL_COMMANDS),
     *ok("size_1919x1079", "info", "transcode", "depth"),
@@ -173,10 +165,10 @@ _SIDE_INPUTS = [
             commands=("refocus", "preview", "plot-focus")),
     *ok("control", "refocus", says=("resampling the depth",), label="depth_wrong_size",
         extra=("--depth", "{depth_wrong_size}", "--focus", "0s:2m")),
-    *bug(_depth("depth_nan", "NaN", units=("--depth-units", "m")), _REWRAP),
+    *_depth("depth_nan", "NaN", units=("--depth-units", "m")),
     *_depth("depth_nan", "NaN", commands=("preview",), units=("--depth-units", "m")),
-    *bug(_depth("depth_zero", "must be positive"), _REWRAP),
-    *bug(_depth("depth_corrupt", "not a readable image"), _REWRAP),
+    *_depth("depth_zero", "must be positive"),
+    *_depth("depth_corrupt", "not a readable image"),
     *_depth("depth_empty", "no depth maps found"),
     *_keys("focus_empty", "must be a list", ("refocus", "preview", "plot-focus")),
     *_keys("focus_unsorted", "is not after", ("refocus", "plot-focus")),
@@ -191,9 +183,8 @@ _SIDE_INPUTS = [
              ("--command", "transcode")),
     *refused("batch_malformed", ("batch",), "yaml"),
     *refused("batch_unknown_key", ("batch",), "comand"),
-    *bug(refused("control", ("batch",), extra=("--command", "transcode"), label="video_as_jobs"),
-         "runtime/jobs.py jobs_from_file reads whatever file is given as the job list as "
-         "text: a video there ends in a UnicodeDecodeError traceback (exit 1)"),
+    *refused("control", ("batch",), "not a YAML job list", extra=("--command", "transcode"),
+             label="video_as_jobs"),
     # A folder of clips, two unreadable: the good ones are done, each bad one is named, the
     # batch exits 1 (a clip failed) and no bad clip leaves an output.
     Case("batch_folder", "batch", 1, ("failed", "notes.mp4", "zero_byte.mp4"),
@@ -216,10 +207,7 @@ _OUTPUTS = [
     *[Case("control", c, 1, (_FULL,), "output", how="full_disk", label="disk_full", extra=x)
       for c, x in (("transcode", ()), ("refocus", _METRIC), ("depth", ()),
                    ("deblur", ("--workers", "0")))],
-    *bug([Case("control", "enhance", 1, (_FULL,), "output", how="full_disk",
-               label="disk_full")],
-         "analyst/enhance.py gives VideoWriter its staged temp path, so the message names "
-         "'.out.XXXXXXXX.vidrefocus-tmp.mkv', not out.mkv"),
+    Case("control", "enhance", 1, (_FULL,), "output", how="full_disk", label="disk_full"),
 ]
 
 _INTERRUPTS = [

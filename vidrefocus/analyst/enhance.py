@@ -317,13 +317,16 @@ def enhance(
         )
         rotation = video.rotation if config.input.apply_rotation else 0
 
-        def writer(path: Path) -> VideoWriter:
-            w = VideoWriter(path, info, encode, overwrite=True, stored_rotation=rotation)
+        def writer(staged: StagedOutput) -> VideoWriter:
+            w = VideoWriter(
+                staged.path(), info, encode, overwrite=True, stored_rotation=rotation,
+                name=staged.target,
+            )  # fmt: skip
             stack.push(lambda exc_type, *_: w.abort() if exc_type is not None else None)
             return w
 
-        out_writer = writer(out.path())
-        sbs_writer = writer(sbs.path()) if sbs else None
+        out_writer = writer(out)
+        sbs_writer = writer(sbs) if sbs else None
         logs: list[_FrameLog] = []
         total = sum(len(s) for s in spans)
         with deterministic_runtime(config.enhance.threads) as flags:

@@ -120,6 +120,8 @@ class DepthSequence:
         self.metric = units != "relative"
         self._range: tuple[float, float] | None = None
         self._said_constant = False
+        # Written by vidrefocus (`vidrefocus depth`, the depth cache): states its units.
+        self._from_vidrefocus = self.path.is_dir() and read_sidecar(self.path) is not None
         if sidecar is not None and units == "relative":
             # A vidrefocus export states its range: no pass over every map to find it.
             scale = sidecar.get("png_scale") if self.files[0].suffix.lower() == ".png" else 1.0
@@ -202,11 +204,16 @@ class DepthSequence:
             for i in range(len(self.files)):
                 v = self._read_raw(i)
                 lo, hi = min(lo, float(v.min())), max(hi, float(v.max()))
-            if hi <= lo:
+            if hi <= lo and not self._from_vidrefocus:
                 raise InputError(
                     f"{self.path}: every depth map is the same constant value; there is no "
                     "depth to focus on."
                 )
+            if hi <= lo:
+                # Estimated depth of featureless frames (a black clip, a 1x1 video): one
+                # plane, so everything is at the focus the keyframes give it.
+                log.warning("%s: the estimated depth is flat: one depth plane.", self.path)
+                hi = lo + 1.0
             self._range = (lo, hi)
         return self._range
 

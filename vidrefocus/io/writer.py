@@ -88,6 +88,7 @@ class VideoWriter:
             (chunks of a distributed job: the stitcher muxes those in once).
         closed_gop: close every GOP of inter-frame encoders (x264, x265), so no frame refers
             across a keyframe and chunks can be cut and stitched on their own.
+        name: the path messages name, when `path` is a staging name for another file.
 
     Example:
         >>> with VideoWriter(Path("out.mp4"), info, EncodeOptions()) as w:  # doctest: +SKIP
@@ -105,11 +106,13 @@ class VideoWriter:
         stored_rotation: int | None = None,
         video_only: bool = False,
         closed_gop: bool = False,
+        name: Path | None = None,
     ) -> None:
         if source.video is None:
             raise InputError(f"{source.path}: no video stream to write.")
         check_output_path(path, [source.path], overwrite=overwrite)
         self.path = path
+        self.name = name or path
         self.source = source
         self.opts = opts
         self.format: OutputFormat = resolve_output(path, source.video, opts)
@@ -340,7 +343,7 @@ class VideoWriter:
             self._start(w, h)
         elif self._size != (w, h):
             raise InputError(
-                f"{self.path}: frame at pts {pts} is {w}x{h}, earlier frames were "
+                f"{self.name}: frame at pts {pts} is {w}x{h}, earlier frames were "
                 f"{self._size[0]}x{self._size[1]}; a video has one frame size."
             )
         if self._last_pts is not None and pts <= self._last_pts:
@@ -404,13 +407,13 @@ class VideoWriter:
         self.abort()
         if "No space left" in message:
             return ProcessingError(
-                f"{self.path}: the disk is full ({message}). Free space and run again."
+                f"{self.name}: the disk is full ({message}). Free space and run again."
             )
         if not message and code is not None and code < 0:
             # Killed by a signal, ffmpeg said nothing: the signal is all there is to tell.
             name = signal.Signals(-code).name if -code in signal.valid_signals() else -code
             message = f"ffmpeg was killed by {name}{_SIGNAL_CAUSES.get(-code, '')}"
-        return ProcessingError(f"{self.path}: {what}: {message or 'no message'}.")
+        return ProcessingError(f"{self.name}: {what}: {message or 'no message'}.")
 
     def _ffmpeg_message(self) -> str:
         if self._proc is not None and self._proc.poll() is None:

@@ -144,6 +144,8 @@ def process_chunk(
         for batch in batch_frames(queued, config.runtime.batch_size, split_at=chunk.start_pts):
             try:
                 out = run_stages(list(stages), batch)
+            except VidRefocusError:
+                raise  # already says what is wrong, and how it should exit
             except (RuntimeError, ValueError) as err:
                 raise ProcessingError(
                     f"{source.path}: processing failed in chunk {chunk.index} at pts "

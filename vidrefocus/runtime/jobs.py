@@ -308,6 +308,11 @@ def jobs_from_file(path: Path, outdir: Path, defaults: JobSettings | None = None
         data: Any = yaml.safe_load(Path(path).read_text())
     except OSError as err:
         raise ConfigError(f"{path}: cannot read the job file ({err.strerror}).") from err
+    except UnicodeDecodeError as err:
+        raise ConfigError(
+            f"{path}: not a YAML job list (it is not text); give a .yaml file of jobs, or a "
+            "folder of videos."
+        ) from err
     except yaml.YAMLError as err:
         raise ConfigError(f"{path}: not valid YAML ({err}).") from err
     if isinstance(data, list):

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 
 from vidrefocus.config import Config
-from vidrefocus.errors import ProcessingError
+from vidrefocus.errors import ProcessingError, VidRefocusError
 from vidrefocus.io.reader import DecodedFrame, VideoReader
 from vidrefocus.io.writer import VideoWriter
 from vidrefocus.stages import FrameBatch, Stage, run_stages
@@ -242,6 +242,8 @@ def run_local(
         for batch in batch_frames(frames, config.runtime.batch_size):
             try:
                 out = run_stages(stages, batch)
+            except VidRefocusError:
+                raise  # already says what is wrong, and how it should exit
             except (RuntimeError, ValueError) as err:
                 raise ProcessingError(
                     f"{input_path}: processing failed at pts {batch.pts[0]}: {err}"
