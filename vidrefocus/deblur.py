@@ -15,7 +15,7 @@ from vidrefocus.io.image_writer import ImageWriter
 from vidrefocus.io.maps import DEFOCUS_MAP_EXTENSIONS, DEFOCUS_PNG_SCALE, write_defocus_map
 from vidrefocus.io.paths import check_output_path
 from vidrefocus.io.probe import probe
-from vidrefocus.io.sequence import IMAGE_EXTENSIONS, ImageSequence, scan_sequence, single_image
+from vidrefocus.io.sequence import IMAGE_EXTENSIONS, ImageSequence, open_sequence
 from vidrefocus.io.staged import StagedOutput
 from vidrefocus.memory import check_input_memory
 from vidrefocus.runtime.factory import deblur_stages
@@ -114,10 +114,7 @@ def deblur(
             # Probing reads the first image: a missing file, NaN or a bad type fails here.
             info = probe(input_path, config.input.sequence_rate)
             rate = config.input.sequence_rate
-            if input_path.is_dir():
-                sequence = scan_sequence(input_path, rate)
-            else:
-                sequence = single_image(input_path, rate)
+            sequence = open_sequence(input_path, rate)
             if info.video is not None and info.video.bit_depth == 32:
                 notes.append("float input: DeblurNet works in [0, 1]; brighter values are clipped")
         if kind == "video":

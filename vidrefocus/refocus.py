@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
@@ -20,6 +21,7 @@ from vidrefocus.io.depth import DepthSequence, sequence_units
 from vidrefocus.io.paths import check_output_path
 from vidrefocus.io.probe import MediaInfo, VideoInfo, frame_pts
 from vidrefocus.io.reader import VideoReader
+from vidrefocus.io.sequence import open_sequence
 from vidrefocus.layered import RenderSettings
 from vidrefocus.memory import check_input_memory
 from vidrefocus.models.bokehnet import BokehNet, FillNet, default_weights_path, load_fill_net
@@ -165,6 +167,17 @@ def bokeh_look(config: Config) -> BokehLook:
     return BokehLook(settings, lens, strength_scale, fill, notes)
 
 
+def _check_distinct(path: Path, pts: list[int], time_base: Fraction) -> None:
+    """Refuse frames that share a pts: focus is keyed by time, so they cannot be told apart."""
+    for a, b in itertools.pairwise(pts):
+        if a == b:
+            raise InputError(
+                f"{path}: pts {b} does not increase (two frames have it, at "
+                f"{float(b * time_base):g} s); the input's timestamps are broken. Remux it "
+                "with fresh ones, e.g. ffmpeg -fflags +genpts -i IN -c copy OUT."
+            )
+
+
 def open_depth_sequence(config: Config, frame_count: int, video: VideoInfo) -> DepthSequence:
     """The depth sequence `depth.path` names, checked against the footage.
 
@@ -215,9 +228,11 @@ def plan_refocus(
     """
     reader = VideoReader(input_path, fps=config.input.sequence_rate)
     info, video = reader.info, reader.video
-    pts = frame_pts(input_path) if not info.is_image_sequence else None
-    if pts is None:
-        pts = list(range(video.first_pts or 0, (video.last_pts or 0) + 1))
+    if info.is_image_sequence:  # a missing image is a gap in time, not a frame
+        pts = list(open_sequence(input_path, config.input.sequence_rate).pts)
+    else:
+        pts = frame_pts(input_path)
+        _check_distinct(input_path, pts, video.time_base)
     times = [p * video.time_base for p in pts]
     duration = video.duration_s or (times[-1] if times else Fraction(0))
     notes: list[str] = []

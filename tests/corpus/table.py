@@ -95,10 +95,7 @@ _INPUTS = [
     # every command refuses them; info describes the file.
     *ok("duplicate_pts", "info"),
     *refused("duplicate_pts", ("transcode", "refocus", "enhance", "preview"), _BROKEN_TIME),
-    *bug(refused("duplicate_pts", ("plot-focus",), _BROKEN_TIME),
-         "refocus.py plan_refocus keys focus states by pts, so repeated pts collapse and "
-         "focus_plot fails with 'plot_focus needs one time per focus state', naming neither "
-         "the clip nor its timestamps"),
+    *refused("duplicate_pts", ("plot-focus",), _BROKEN_TIME),
     *ok("non_monotonic_pts", "info"),
     *refused("non_monotonic_pts", ("transcode", "refocus", "deblur"), _BROKEN_TIME),
     *refused("non_monotonic_pts", ("enhance", "preview"), "could not be decoded"),
@@ -106,10 +103,7 @@ _INPUTS = [
          "refocus.py plan_refocus takes the sorted packet pts and never sees them go back: "
          "plot-focus draws a focus pull over broken timestamps (exit 0)"),
     *ok("negative_start", "info", "transcode", "refocus", "preview", "plot-focus"),
-    *bug(ok("negative_start", "transcode", extra=("--workers", "0", *_CHUNKS), label="chunked"),
-         "runtime/plan.py scan_timeline counts the edit list's hidden pre-roll packets as "
-         "frames (io/probe.py no longer does): 'chunk 0 should start at pts -N but decoding "
-         "gave 0 first', exit 1"),
+    *ok("negative_start", "transcode", extra=("--workers", "0", *_CHUNKS), label="chunked"),
     *ok("no_timestamps", "info", "transcode", "refocus", "deblur", "plot-focus"),
     *refused("no_timestamps", ("enhance",), "cannot index"),
     *ok("elementary_h264", "info", "transcode", "refocus", "depth"),
@@ -119,15 +113,12 @@ _INPUTS = [
     *ok("many_audio", "info", "transcode", "refocus"),
     *ok("subtitles", "info", "transcode", "refocus", "depth", "enhance"),
     *ok("subtitles", "transcode", output="out.mkv", label="mkv"),
-    *bug(ok("subtitles", "transcode", extra=("--workers", "0"), label="chunked"),
-         "runtime/stitch.py stream-copies SubRip into MP4, which cannot hold it: the stitch "
-         "fails (exit 1); io/writer.py converts it to mov_text"),
+    *ok("subtitles", "transcode", extra=("--workers", "0"), label="chunked"),
     *ok("seq_missing_frame", "info"),
     *ok("seq_missing_frame", "transcode", "enhance", "preview", says=(_GAP,)),
-    *bug(ok("seq_missing_frame", "refocus", "plot-focus", says=(_GAP,)),
-         "refocus.py plan_refocus counts an image sequence's frames as range(first, last + 1), "
-         "the missing number included, so the estimated depth (a map per image) is refused: "
-         "'4 depth maps for 5 video frames', naming the depth cache"),
+    *ok("seq_missing_frame", "refocus", says=(_GAP,)),
+    # plot-focus decodes no frame when the clip's estimated depth is cached: no gap warning
+    *ok("seq_missing_frame", "plot-focus"),
     # rich markup in names and tags is printed as text, never interpreted
     *ok("markup_name_ok", "info"),
     *ok("markup_name_ok", "transcode", output="[bold]out [x].mp4", quiet=False),

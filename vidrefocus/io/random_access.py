@@ -20,7 +20,7 @@ from vidrefocus.errors import InputError
 from vidrefocus.io.pixfmt import frame_to_rgb
 from vidrefocus.io.probe import frame_pts, open_container
 from vidrefocus.io.reader import DecodedFrame, VideoReader, seek_target, to_display
-from vidrefocus.io.sequence import scan_sequence, single_image
+from vidrefocus.io.sequence import open_sequence
 
 if TYPE_CHECKING:
     import av
@@ -68,11 +68,7 @@ class RandomAccessReader:
         if self._stream_reader.info.is_image_sequence:
             # One pts per image, as `VideoReader` yields them: a missing file is a gap in time,
             # not a frame (its index would never be read).
-            seq = (
-                scan_sequence(self.path, fps)
-                if self.path.is_dir()
-                else single_image(self.path, fps)
-            )
+            seq = open_sequence(self.path, fps)
             self._pts = seq.pts
             self._keys = list(range(len(self._pts)))
             self._decord = None

@@ -16,7 +16,7 @@ from vidrefocus.color import YCbCrSpec
 from vidrefocus.errors import InputError
 from vidrefocus.io.pixfmt import PixelLayout, frame_to_rgb, layout_of
 from vidrefocus.io.probe import MediaInfo, VideoInfo, open_container, probe, synthetic_pts_step
-from vidrefocus.io.sequence import read_image, scan_sequence, single_image
+from vidrefocus.io.sequence import open_sequence, read_image
 
 __all__ = ["DecodedFrame", "VideoReader", "colour_spec", "to_display", "to_stored"]
 
@@ -157,10 +157,7 @@ class VideoReader:
             yield from self._iter_video()
 
     def _iter_sequence(self) -> Iterator[DecodedFrame]:
-        if self.path.is_dir():
-            seq = scan_sequence(self.path, self.fps)
-        else:
-            seq = single_image(self.path, self.fps)
+        seq = open_sequence(self.path, self.fps)
         if seq.missing:
             log.warning(
                 "%s: %d frame number(s) missing (first: %d); their time is left as a gap.",

@@ -22,6 +22,7 @@ __all__ = [
     "ImageSequence",
     "image_family",
     "image_layout",
+    "open_sequence",
     "read_image",
     "scan_sequence",
     "single_image",
@@ -109,6 +110,12 @@ def single_image(path: Path, fps: Fraction = Fraction(24)) -> ImageSequence:
     return ImageSequence(
         folder=path.parent, files=(path,), numbers=(0,), time_base=1 / Fraction(fps)
     )
+
+
+def open_sequence(path: Path, fps: Fraction = Fraction(24)) -> ImageSequence:
+    """A folder of numbered images (`scan_sequence`) or one image (`single_image`)."""
+    path = Path(path)
+    return scan_sequence(path, fps) if path.is_dir() else single_image(path, fps)
 
 
 def read_image(path: Path) -> tuple[Tensor, int]:

@@ -23,7 +23,7 @@ from vidrefocus.io.pixfmt import rgb_to_frame
 from vidrefocus.io.probe import MediaInfo, video_encoder_tag
 from vidrefocus.io.reader import to_stored
 
-__all__ = ["BITEXACT_THREADS", "VideoWriter", "ffmpeg_exe"]
+__all__ = ["BITEXACT_THREADS", "VideoWriter", "ffmpeg_exe", "subtitle_codec"]
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +61,22 @@ def _add_params(kwargs: dict[str, object], encoder: str, param: str) -> None:
     """Append `param` to the x264-params or x265-params option in `kwargs`."""
     key = "x264-params" if encoder == "libx264" else "x265-params"
     kwargs[key] = ":".join(p for p in (kwargs.get(key), param) if p)
+
+
+def subtitle_codec(source: MediaInfo, container: str, output: Path) -> str | None:
+    """How the source's subtitles go into `container`: "copy", "mov_text" (the only
+    subtitles MP4 and MOV hold; text converts to it), or None: left out, with a warning
+    (bitmap subtitles in MP4/MOV, any in AVI), rather than failing the whole job."""
+    codecs = sorted({s.codec or "?" for s in source.streams if s.kind == "subtitle"})
+    if not codecs or container == "matroska":
+        return "copy"
+    if container in ("mp4", "mov") and set(codecs) <= _TEXT_SUBTITLES:
+        return "mov_text"
+    log.warning(
+        "%s: %s subtitles cannot be stored in %s; they are left out (write .mkv to keep them).",
+        output, ", ".join(codecs), container.upper(),
+    )  # fmt: skip
+    return None
 
 
 class VideoWriter:
@@ -255,7 +271,7 @@ class VideoWriter:
             kwargs["c:a"] = "copy" if self.opts.audio == "copy" else "aac"
             if self.opts.audio == "aac" and self.opts.bitexact:
                 kwargs["flags:a"] = "+bitexact"
-        subtitles = self._subtitle_codec()
+        subtitles = subtitle_codec(self.source, self.format.container, self.path)
         if subtitles is not None:
             outputs.append(src["s?"])
             kwargs["c:s"] = subtitles
@@ -269,23 +285,6 @@ class VideoWriter:
         else:
             kwargs["map_metadata"] = "-1"
         return outputs
-
-    def _subtitle_codec(self) -> str | None:
-        """How the source's subtitles go into the output: "copy", "mov_text" (the only
-        subtitles MP4 and MOV hold; text converts to it), or None: left out, with a warning
-        (bitmap subtitles in MP4/MOV, any in AVI), rather than failing the whole job."""
-        codecs = sorted({s.codec or "?" for s in self.source.streams if s.kind == "subtitle"})
-        container = self.format.container
-        if not codecs or container == "matroska":
-            return "copy"
-        if container in ("mp4", "mov") and set(codecs) <= _TEXT_SUBTITLES:
-            return "mov_text"
-        log.warning(
-            "%s: %s subtitles cannot be stored in %s; they are left out (write .mkv to keep "
-            "them).",
-            self.path, ", ".join(codecs), container.upper(),
-        )  # fmt: skip
-        return None
 
     def _command(self, width: int, height: int) -> list[str]:
         """ffmpeg reading raw frames from stdin: the whole output or, when a second pass sets

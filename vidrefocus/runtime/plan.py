@@ -12,7 +12,7 @@ from typing import Any
 
 from vidrefocus.errors import InputError
 from vidrefocus.io.probe import open_container
-from vidrefocus.io.sequence import IMAGE_EXTENSIONS, scan_sequence, single_image
+from vidrefocus.io.sequence import IMAGE_EXTENSIONS, open_sequence
 
 __all__ = ["Chunk", "ChunkPlan", "Timeline", "chunk_pts", "plan_chunks", "scan_timeline"]
 
@@ -123,10 +123,7 @@ def scan_timeline(path: Path, sequence_rate: Fraction = Fraction(24)) -> Timelin
     """
     path = Path(path)
     if path.is_dir() or (path.is_file() and _is_image(path)):
-        if path.is_dir():
-            seq = scan_sequence(path, sequence_rate)
-        else:
-            seq = single_image(path, sequence_rate)
+        seq = open_sequence(path, sequence_rate)
         pts = tuple(seq.pts)
         return Timeline(pts=pts, keyframes=pts, time_base=seq.time_base)
     with open_container(path) as container:
@@ -137,7 +134,8 @@ def scan_timeline(path: Path, sequence_rate: Fraction = Fraction(24)) -> Timelin
         pts: list[int] = []
         keys: list[int] = []
         for packet in container.demux(stream):
-            if packet.size == 0 or packet.pts is None:
+            # Discarded packets are an MP4 edit list's hidden pre-roll: not frames (as probe).
+            if packet.size == 0 or packet.pts is None or packet.is_discard:
                 continue
             pts.append(packet.pts)
             if packet.is_keyframe:

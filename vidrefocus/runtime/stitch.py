@@ -16,7 +16,7 @@ from vidrefocus.errors import InputError, ProcessingError
 from vidrefocus.io.formats import OutputFormat, resolve_output
 from vidrefocus.io.paths import check_output_path, temp_path_for
 from vidrefocus.io.probe import MediaInfo, open_container, video_encoder_tag
-from vidrefocus.io.writer import ffmpeg_exe
+from vidrefocus.io.writer import ffmpeg_exe, subtitle_codec
 
 __all__ = ["concat_list", "stitch", "stitch_command"]
 
@@ -95,7 +95,9 @@ def stitch_command(
     if with_source:
         if opts.audio != "none":
             cmd += ["-map", "1:a?", "-c:a", "copy" if opts.audio == "copy" else "aac"]
-        cmd += ["-map", "1:s?", "-c:s", "copy"]
+        subtitles = subtitle_codec(source, fmt.container, tmp)
+        if subtitles is not None:
+            cmd += ["-map", "1:s?", "-c:s", subtitles]
         if opts.keep_metadata:
             cmd += ["-map_metadata", "1", "-map_chapters", "1"]
             if video is not None:
