@@ -98,10 +98,7 @@ _INPUTS = [
     *refused("duplicate_pts", ("plot-focus",), _BROKEN_TIME),
     *ok("non_monotonic_pts", "info"),
     *refused("non_monotonic_pts", ("transcode", "refocus", "deblur"), _BROKEN_TIME),
-    *refused("non_monotonic_pts", ("enhance", "preview"), "could not be decoded"),
-    *bug(refused("non_monotonic_pts", ("plot-focus",), _BROKEN_TIME),
-         "refocus.py plan_refocus takes the sorted packet pts and never sees them go back: "
-         "plot-focus draws a focus pull over broken timestamps (exit 0)"),
+    *refused("non_monotonic_pts", ("enhance", "preview", "plot-focus"), _BROKEN_TIME),
     *ok("negative_start", "info", "transcode", "refocus", "preview", "plot-focus"),
     *ok("negative_start", "transcode", extra=("--workers", "0", *_CHUNKS), label="chunked"),
     *ok("no_timestamps", "info", "transcode", "refocus", "deblur", "plot-focus"),

@@ -194,19 +194,40 @@ def _subsampling(pix_fmt: str) -> tuple[str, int]:
 
 
 def _scan_packets(
-    container: av.container.InputContainer, stream: av.VideoStream
+    container: av.container.InputContainer, stream: av.VideoStream, strict: Path | None = None
 ) -> tuple[list[int], int]:
-    """Presentation timestamps of every packet, sorted, and the packet count (demux only)."""
+    """Presentation timestamps of every packet, sorted, and the packet count (demux only).
+
+    With `strict` (the file's path, for the message), keyframes whose pts go back in decode
+    order are refused: a timeline that jumps back (two recordings joined) cannot be sorted
+    into one clip. B-frames reorder pts only between keyframes.
+
+    Raises:
+        InputError: with `strict`, a keyframe earlier than the one before it.
+    """
     pts: list[int] = []
     count = 0
+    last_key: int | None = None
+    time_base = Fraction(stream.time_base) if stream.time_base else Fraction(1, 90000)
     for packet in container.demux(stream):
         # Discarded packets are pre-roll an MP4 edit list hides (a stream copy cut mid-GOP):
         # decoders need them, but they are never shown, so they are not frames of the clip.
         if packet.size == 0 or packet.is_discard:
             continue
         count += 1
-        if packet.pts is not None:
-            pts.append(packet.pts)
+        if packet.pts is None:
+            continue
+        pts.append(packet.pts)
+        if strict is not None and packet.is_keyframe:
+            if last_key is not None and packet.pts <= last_key:
+                raise InputError(
+                    f"{strict}: pts {packet.pts} does not increase (a keyframe at "
+                    f"{float(packet.pts * time_base):g} s follows one at "
+                    f"{float(last_key * time_base):g} s); the input's timestamps are broken "
+                    "(two recordings joined?). Split it, or remux it with fresh timestamps "
+                    "(ffmpeg -fflags +genpts -i IN -c copy OUT)."
+                )
+            last_key = packet.pts
     return sorted(pts), count
 
 
@@ -234,7 +255,7 @@ def frame_pts(path: Path) -> list[int]:
         if not container.streams.video:
             raise InputError(f"{path}: no video stream.")
         stream = container.streams.video[0]
-        pts, count = _scan_packets(container, stream)
+        pts, count = _scan_packets(container, stream, path)
         if count and not pts:
             rate = Fraction(stream.average_rate) if stream.average_rate else None
             tb = Fraction(stream.time_base) if stream.time_base else Fraction(1, 90000)
