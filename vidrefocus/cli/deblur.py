@@ -10,9 +10,11 @@ from vidrefocus.cli.options import (
     add_encode_args,
     add_job_args,
     add_runtime_args,
+    add_weights_arg,
     chunked,
     config_from,
     run_chunked,
+    weights_override,
 )
 from vidrefocus.cli.output import progress, report
 from vidrefocus.errors import InputError
@@ -35,8 +37,7 @@ def _add_deblur_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--per-frame", action="store_true",
                    help="deblur every frame on its own (default: temporal, fusing the previous "
                         "frame's flow-warped features so the result does not flicker)")  # fmt: skip
-    g.add_argument("--weights", type=Path, metavar="FILE",
-                   help="DeblurNet .safetensors (default: the packaged weights)")  # fmt: skip
+    add_weights_arg(g)
 
 
 def _cmd_deblur(args: argparse.Namespace) -> int:
@@ -44,8 +45,7 @@ def _cmd_deblur(args: argparse.Namespace) -> int:
 
     config = config_from(args, {
         "deblur.temporal": False if args.per_frame else None,
-        # Absolute, so a worker in another folder (or on another node) finds the same file.
-        "deblur.weights": str(args.weights.resolve()) if args.weights is not None else None,
+        **weights_override(args),
     })  # fmt: skip
     with progress("deblur", args.quiet or args.json) as on_progress:
         if chunked(args):

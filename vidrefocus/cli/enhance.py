@@ -6,7 +6,14 @@ import argparse
 import json
 from pathlib import Path
 
-from vidrefocus.cli.options import add_config_args, add_encode_args, add_job_args, config_from
+from vidrefocus.cli.options import (
+    add_config_args,
+    add_encode_args,
+    add_job_args,
+    add_weights_arg,
+    config_from,
+    weights_override,
+)
 from vidrefocus.cli.output import console, progress
 
 __all__ = ["register"]
@@ -58,8 +65,7 @@ def _add_enhance_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--flag-below", type=float, metavar="DB",
                    help="flag frames whose data-consistency residual is below DB "
                         "(default 30)")  # fmt: skip
-    g.add_argument("--weights", type=Path, metavar="FILE",
-                   help="DeblurNet .safetensors (default: the packaged weights)")  # fmt: skip
+    add_weights_arg(g)
 
 
 def _cmd_enhance(args: argparse.Namespace) -> int:
@@ -69,7 +75,7 @@ def _cmd_enhance(args: argparse.Namespace) -> int:
         "runtime.device": args.device,
         "enhance.threads": args.cpu_threads,
         "enhance.residual_flag_db": args.flag_below,
-        "deblur.weights": str(args.weights.resolve()) if args.weights is not None else None,
+        **weights_override(args),
     })  # fmt: skip
     req = EnhanceRequest(
         input=args.input, output=args.output, roi=args.roi, roi_output=args.roi_output,

@@ -65,6 +65,18 @@ def add_encode_args(p: argparse.ArgumentParser) -> None:
     g.add_argument("--sequence-fps", type=float, help="frame rate of image-sequence input")
 
 
+def add_weights_arg(g: argparse._ArgumentGroup) -> None:
+    """`--weights FILE`: DeblurNet weights other than the packaged ones (`weights_override`)."""
+    g.add_argument("--weights", type=Path, metavar="FILE",
+                   help="DeblurNet .safetensors (default: the packaged weights)")  # fmt: skip
+
+
+def weights_override(args: argparse.Namespace) -> dict[str, Any]:
+    """The `deblur.weights` override of `--weights`, absolute, so a worker in another folder
+    (or on another node) finds the same file."""
+    return {"deblur.weights": str(args.weights.resolve()) if args.weights is not None else None}
+
+
 def add_runtime_args(p: argparse.ArgumentParser) -> None:
     g = p.add_argument_group("chunks and workers (Ray; default: one pass in this process)")
     g.add_argument("--workers", type=int, metavar="N",
