@@ -78,6 +78,17 @@ def test_export_png_with_preview(clip: Path, tmp_path: Path, capsys: pytest.Capt
     assert 0.0 <= float(seq[0].min()) <= float(seq[0].max()) <= 1.0
 
 
+def test_unstabilised_maps_span_the_range(clip: Path, tmp_path: Path) -> None:
+    """Issue #11 regression: without the stabiliser (the draft preset) the relative estimates
+    were written unnormalised, every pixel saturated: one flat plane, no bokeh."""
+    out = tmp_path / "depth"
+    assert main(["depth", str(clip), "-o", str(out), "-q", "--no-depth-stabilize"]) == 0
+    for path in sorted(out.glob("*.png")):
+        d = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        assert int(d.max()) - int(d.min()) > 30_000, path.name
+    assert json.loads((out / "depth.json").read_text())["stabilized"] is False
+
+
 def test_export_exr_from_a_model_folder(clip: Path, tiny_model: Path, tmp_path: Path) -> None:
     out = tmp_path / "depth"
     code = main(["depth", str(clip), "-o", str(out), "--depth-source", "model", "--depth-model",

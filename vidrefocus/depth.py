@@ -67,7 +67,7 @@ _METRIC_PNG_MAX_MM = 65535.0
 # Metric depth in EXR: metres, farthest 1000 km (an infinite distance would not read back).
 _METRIC_EXR_MIN_DISPARITY = 1e-6
 # Bump when estimation or stabilisation changes, so old cached depth is not reused.
-_CACHE_VERSION = 1
+_CACHE_VERSION = 2  # 2: unstabilised relative maps normalised per frame (were saturated)
 
 
 @dataclass(frozen=True)

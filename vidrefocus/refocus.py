@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import itertools
 import logging
+import time
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -315,12 +316,14 @@ def refocus(
         overwrite: replace an existing output (and export folders).
         progress: called after each batch.
     Returns:
-        What was written, and the plan (focus states and decisions) for reporting; its notes
-        end with how many frames DeblurNet replaced (auto) and what each export holds.
+        What was written (its time: the whole job, the depth pass included), and the plan
+        (focus states and decisions) for reporting; its notes end with how many frames
+        DeblurNet replaced (auto) and what each export holds.
     Raises:
         InputError: a refused output or export folder (before any work), bad depth or keys.
         ProcessingError: a stage or the encoder failed; nothing is left at the outputs.
     """
+    start = time.perf_counter()
     inputs = [Path(input_path)]
     if config.depth.path is not None:
         inputs.append(Path(config.depth.path))
@@ -363,4 +366,6 @@ def refocus(
         )
     if writer is not None:
         plan.notes.extend(writer.notes())
-    return result, plan
+    # Frames per second of the whole job, as a user times it: depth estimation, tracking and
+    # planning count, not the render pass alone.
+    return replace(result, elapsed_s=time.perf_counter() - start), plan

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from vidrefocus.config import DeblurOptions, LensOptions
-from vidrefocus.depth_temporal import DepthStabilizer
+from vidrefocus.depth_temporal import DepthStabilizer, normalise_relative
 from vidrefocus.errors import ConfigError
 from vidrefocus.focus import FocusState
 from vidrefocus.models.bokehnet import BokehNet
@@ -272,6 +272,11 @@ class EstimateDepthStage:
         depth = self.estimator(batch.frames)
         if self.stabilizer is not None:
             depth = self.stabilizer(depth, batch.frames)
+        elif not self.estimator.metric:
+            # Relative estimates have any scale and shift; the stabiliser maps them to [0, 1],
+            # without it each frame is mapped by its own range (issue #11: the draft preset's
+            # maps were saturated, one flat plane).
+            depth = normalise_relative(depth)
         return batch.with_(depth=depth.to(batch.frames))
 
 

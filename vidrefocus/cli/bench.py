@@ -30,7 +30,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--size", help="frame size: 360p, 720p, 1080p, WxH or all (default: 720p; "
                    "preview 1080p, enhance 704x576)")  # fmt: skip
     p.add_argument("--seconds", type=float,
-                   help="clip length (default 10; enhance 0.5)")  # fmt: skip
-    p.add_argument("--repeat", type=int, help="runs per row, best kept (default 2)")
+                   help="clip length (default 10; enhance 0.5, pipeline 4)")  # fmt: skip
+    p.add_argument("--repeat", type=int, help="runs per row, best kept (default 2; pipeline 1)")
     p.add_argument("--json-out", type=Path, help="also write the results as JSON")
     p.set_defaults(func=_cmd_bench)

@@ -115,6 +115,7 @@ BENCHES = {
     "depth": "vidrefocus.eval.bench_depth",
     "preview": "vidrefocus.eval.bench_preview",
     "enhance": "vidrefocus.eval.bench_enhance",
+    "pipeline": "vidrefocus.eval.bench_pipeline",
 }
 
 

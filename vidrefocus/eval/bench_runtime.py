@@ -26,7 +26,7 @@ from vidrefocus.errors import InputError
 from vidrefocus.eval.bench import SIZES, BenchReport, BenchRow
 from vidrefocus.io.writer import ffmpeg_exe
 
-__all__ = ["PeakRss", "make_runtime_clip", "run", "tree_rss_bytes"]
+__all__ = ["PeakRss", "TimedIterator", "make_runtime_clip", "run", "tree_rss_bytes"]
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +133,7 @@ class PeakRss:
         self._thread.join()
 
 
-class _Timed(Iterator[T]):
+class TimedIterator(Iterator[T]):
     """Wraps an iterator and adds up the time spent producing its items."""
 
     def __init__(self, items: Iterator[T]) -> None:
@@ -170,7 +170,7 @@ def _parts(clip: Path, out: Path, config: Config) -> tuple[float, float, float, 
     stages = refocus_stages(clip, config).stages
     reader = VideoReader(clip)
     writer = VideoWriter(out, reader.info, config.encode, overwrite=True)
-    decode = _Timed(iter(reader))
+    decode = TimedIterator(iter(reader))
     t_stages = t_encode = 0.0
     frames = 0
     for stage in stages:
