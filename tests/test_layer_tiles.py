@@ -10,6 +10,7 @@ import torch.nn.functional as F
 import vidrefocus.layer_tiles as layer_tiles
 import vidrefocus.layered as layered
 from vidrefocus.aperture import ApertureSpec
+from vidrefocus.config import load_config
 from vidrefocus.layer_tiles import box_counts, box_mean, gather, pad_for, plan_tiles, within
 from vidrefocus.layered import RenderSettings, render_layered
 
@@ -121,3 +122,16 @@ def test_box_mean_on_a_crop_matches_the_frame() -> None:
     # valid where the box lies inside the crop
     torch.testing.assert_close(got[..., 7 : n - r, 3 : n - r], whole[..., : n - 7 - r, : n - 3 - r])
     assert within(torch.tensor([y0]), n, 40)[0, :7].sum() == 0
+
+
+def test_fast_quality_stays_close_to_full() -> None:
+    """`bokeh.quality: fast` (the draft preset) trades a little accuracy for speed."""
+    image, radius = _scene(1, 200, 300, seed=5)
+    full = render_layered(image, radius * 1.5, RenderSettings(highlight_gain=4.0))
+    fast = render_layered(
+        image, radius * 1.5, RenderSettings(highlight_gain=4.0, **layered.QUALITY["fast"])
+    )
+    psnr = 10 * torch.log10(1.0 / ((full - fast) ** 2).mean()).item()
+    assert 30.0 < psnr < 60.0, psnr  # different, and close
+    assert load_config("draft").bokeh.quality == "fast"
+    assert load_config("default").bokeh.quality == "full"

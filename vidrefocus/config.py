@@ -125,6 +125,10 @@ class BokehOptions(_Options):
     strength: float = Field(default=12.0, ge=0, le=200, description="px, relative depth only")
     style: str | None = Field(default=None, description="text description of the look")
     learned_fill: bool = False
+    quality: Literal["full", "fast"] = Field(
+        default="full",
+        description="fast: coarser depth layers and reduced-resolution blur (the draft preset)",
+    )
 
 
 _DEBLUR_SWITCH = {"on": True, "true": True, "yes": True, "off": False, "false": False, "no": False}

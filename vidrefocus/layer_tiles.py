@@ -121,12 +121,23 @@ def box_mean(x: Tensor, radius: int, count_y: Tensor, count_x: Tensor) -> Tensor
     """
     out = x
     for dim, count in ((-1, count_x[:, None, None, :]), (-2, count_y[:, None, :, None])):
-        n = out.shape[dim]
-        r = min(radius, n)
-        c = F.pad(torch.cumsum(out, dim=dim), (1, 0) if dim == -1 else (0, 0, 1, 0))
-        # Replicate padding of the prefix sums clamps the box to the tensor on both sides.
-        cp = F.pad(c, (r, r, 0, 0) if dim == -1 else (0, 0, r, r), mode="replicate")
-        out = (cp.narrow(dim, 2 * r + 1, n) - cp.narrow(dim, 0, n)) / count.to(x.dtype)
+        out = _box_sum(out, radius, dim).div_(count.to(x.dtype))
+    return out
+
+
+def _box_sum(x: Tensor, radius: int, dim: int) -> Tensor:
+    """Sum over [i - r, i + r] clipped to the tensor along `dim`: c[min(i + r, n - 1)] -
+    c[i - r - 1] of the prefix sums c (c[-1] = 0), written by slices, without padded copies."""
+    n = x.shape[dim]
+    r = min(radius, n - 1)
+    c = torch.cumsum(x, dim=dim)
+    out = torch.empty_like(c)
+    out.narrow(dim, 0, n - r).copy_(c.narrow(dim, r, n - r))
+    if r:
+        last = c.narrow(dim, n - 1, 1)
+        out.narrow(dim, n - r, r).copy_(last.expand_as(out.narrow(dim, n - r, r)))
+    if n > r + 1:
+        out.narrow(dim, r + 1, n - r - 1).sub_(c.narrow(dim, 0, n - r - 1))
     return out
 
 

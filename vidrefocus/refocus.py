@@ -23,7 +23,7 @@ from vidrefocus.io.paths import check_output_path
 from vidrefocus.io.probe import MediaInfo, VideoInfo, frame_pts
 from vidrefocus.io.reader import VideoReader
 from vidrefocus.io.sequence import open_sequence
-from vidrefocus.layered import RenderSettings
+from vidrefocus.layered import QUALITY, RenderSettings
 from vidrefocus.memory import check_input_memory
 from vidrefocus.models.bokehnet import BokehNet, FillNet, default_weights_path, load_fill_net
 from vidrefocus.runtime.factory import deblur_stages
@@ -139,10 +139,12 @@ def bokeh_look(config: Config) -> BokehLook:
     notes: list[str] = []
     strength_scale = 1.0
     lens = config.lens
+    quality = QUALITY[config.bokeh.quality]
     settings = RenderSettings(
         aperture=_aperture(config),
         highlight_gain=config.bokeh.highlight_gain,
         highlight_threshold=config.bokeh.highlight_threshold,
+        **quality,
     )
     if config.bokeh.style:
         from vidrefocus.styles import style_from_text
@@ -153,6 +155,7 @@ def bokeh_look(config: Config) -> BokehLook:
             aperture=style.aperture,
             highlight_gain=style.highlight_gain,
             highlight_threshold=style.highlight_threshold,
+            **quality,
         )
         strength_scale = style.strength_scale
         if style.f_number is not None:
@@ -165,6 +168,8 @@ def bokeh_look(config: Config) -> BokehLook:
         else:
             log.warning("BokehNet fill weights missing; rendering with the classical fill.")
     notes.append(f"BokehNet learned fill: {'on' if fill is not None else 'off'}")
+    if config.bokeh.quality != "full":
+        notes.append(f"bokeh quality: {config.bokeh.quality} (coarser layers, for drafts)")
     return BokehLook(settings, lens, strength_scale, fill, notes)
 
 
