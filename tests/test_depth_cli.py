@@ -89,6 +89,17 @@ def test_unstabilised_maps_span_the_range(clip: Path, tmp_path: Path) -> None:
     assert json.loads((out / "depth.json").read_text())["stabilized"] is False
 
 
+def test_distance_keys_fail_before_the_depth_pass(
+    clip: Path, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """Estimated depth is relative: a distance key is refused at once, not after estimating."""
+    out = tmp_path / "out.mp4"
+    assert main(["refocus", str(clip), "-o", str(out), "--focus", "0s:1.5m"]) == 2
+    assert "sets a distance (1.5 m) but the depth is relative" in capsys.readouterr().err
+    assert not (tmp_path / "cache").exists()  # no depth was estimated
+    assert not out.exists()
+
+
 def test_export_exr_from_a_model_folder(clip: Path, tiny_model: Path, tmp_path: Path) -> None:
     out = tmp_path / "depth"
     code = main(["depth", str(clip), "-o", str(out), "--depth-source", "model", "--depth-model",

@@ -255,6 +255,16 @@ class FocusTrack:
                     f"{_describe(i, key)} focuses on point {key.point}: pass point_depths "
                     "(track the point with tracking.track_point, read tracking.depth_at_point)."
                 )
+        self.check_depth_kind(metric)
+
+    def check_depth_kind(self, metric: bool) -> None:
+        """Refuse keys the depth cannot serve: a distance on relative depth, a relative depth
+        outside [0, 1]. Cheap, so a job checks before a long depth pass.
+
+        Raises:
+            InputError: naming the key.
+        """
+        for i, key in enumerate(self.keys):
             if key.distance_m is not None and not metric:
                 raise InputError(
                     f"{_describe(i, key)} sets a distance ({key.distance_m:g} m) but the depth "

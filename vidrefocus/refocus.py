@@ -243,7 +243,10 @@ def plan_refocus(
     duration = video.duration_s or (times[-1] if times else Fraction(0))
     notes: list[str] = []
     depth_stabilized = config.depth.stabilize  # estimated depth: already, in its cache
+    track = focus_track(info, focus, focus_file, duration, focus_points)
     if config.depth.path is None:
+        # Estimated depth is relative: refuse distance keys now, not after the depth pass.
+        track.check_depth_kind(metric=False)
         # --depth auto: estimate (or reuse cached) depth for the whole clip first, so the
         # focus of a tracked point can be read before any frame is rendered.
         config, depth_notes = prepare_depth(input_path, config)
@@ -257,7 +260,6 @@ def plan_refocus(
     if config.deblur.enabled:
         deblur = deblur_stages(input_path, config, auto=config.deblur.enabled == "auto")
         first, notes = deblur.stages, [*notes, *deblur.notes]
-    track = focus_track(info, focus, focus_file, duration, focus_points)
     tracks: dict[int, list[tuple[float, float]]] = {}
     for i, key in enumerate(track.keys):
         if key.point is None:
