@@ -17,7 +17,7 @@ from vidrefocus.aperture import ApertureSpec, make_kernel
 if TYPE_CHECKING:  # RenderSettings lives with the renderer, which imports this module
     from vidrefocus.layered import RenderSettings
 
-__all__ = ["DIRECT_MAX_PX", "blur_layer", "blur_reduced", "blur_scale", "kernel"]
+__all__ = ["DIRECT_MAX_PX", "blur_layer", "blur_reduced", "blur_scale", "fast_length", "kernel"]
 
 
 @lru_cache(maxsize=256)
@@ -33,7 +33,7 @@ DIRECT_MAX_PX = 13
 
 
 @lru_cache(maxsize=1024)
-def _fast_length(n: int) -> int:
+def fast_length(n: int) -> int:
     """The smallest m >= n whose only prime factors are 2, 3 and 5 (fast FFT sizes)."""
     m = n
     while True:
@@ -57,7 +57,7 @@ def _convolve(x: Tensor, kernel: Tensor) -> Tensor:
     if s <= DIRECT_MAX_PX:
         weight = k.flip(0, 1).expand(c, 1, s, s)
         return F.conv2d(F.pad(x, (pad, pad, pad, pad)), weight, groups=c)
-    fh, fw = _fast_length(h + s - 1), _fast_length(w + s - 1)
+    fh, fw = fast_length(h + s - 1), fast_length(w + s - 1)
     spec = torch.fft.rfft2(x, s=(fh, fw)) * torch.fft.rfft2(k, s=(fh, fw))
     full = torch.fft.irfft2(spec, s=(fh, fw))
     return full[..., pad : pad + h, pad : pad + w]

@@ -14,6 +14,7 @@ from torch import Tensor
 from vidrefocus.aperture import disk_kernel
 from vidrefocus.errors import InputError
 from vidrefocus.eval.metrics import psnr
+from vidrefocus.layer_blur import fast_length
 
 __all__ = [
     "WIENER_RADII_PX",
@@ -61,18 +62,6 @@ def unsharp_mask(img: Tensor, sigma: float = 2.0, amount: float = 1.0) -> Tensor
     blurred = gaussian_blur2d(x, (2 * half + 1, 2 * half + 1), (sigma, sigma), border_type=border)
     out = (x + amount * (x - blurred)).clamp(0.0, 1.0)
     return out[0] if single else out
-
-
-def _fft_size(n: int) -> int:
-    """The smallest 2-3-5-smooth integer >= n (fast FFT lengths)."""
-    while True:
-        m = n
-        for p in (2, 3, 5):
-            while m % p == 0:
-                m //= p
-        if m == 1:
-            return n
-        n += 1
 
 
 def _otf(psf: Tensor, h: int, w: int) -> Tensor:
@@ -123,7 +112,7 @@ def wiener_deconvolve(img: Tensor, radius_px: float, nsr: float = 0.01) -> Tenso
     x = x.float()
     _, _, h, w = x.shape
     pad = max(8, 3 * psf.shape[-1])
-    hp, wp = _fft_size(h + 2 * pad), _fft_size(w + 2 * pad)
+    hp, wp = fast_length(h + 2 * pad), fast_length(w + 2 * pad)
     top, left = pad, pad
     bottom, right = hp - h - top, wp - w - left
     mode = "reflect" if max(top, bottom) < h and max(left, right) < w else "replicate"
