@@ -19,7 +19,7 @@ from vidrefocus.runtime.chunk import ChunkRecord, JobSpec
 from vidrefocus.runtime.plan import Chunk
 from vidrefocus.runtime.worker import MAX_RESTARTS, ChunkWorker
 
-__all__ = ["gpus_per_worker", "pool_size", "ray_session", "run_pool"]
+__all__ = ["gpus_per_worker", "pool_size", "ray_session", "run_pool", "worker_env"]
 
 log = logging.getLogger(__name__)
 
@@ -28,6 +28,14 @@ log = logging.getLogger(__name__)
 _OBJECT_STORE_BYTES = 256 * 1024 * 1024
 # How long one `ray.wait` blocks, so Ctrl-C is noticed promptly.
 _WAIT_S = 1.0
+# glibc malloc keeps up to 8 arenas per core and, once they all exist, hands each new thread one
+# of them in turn. A Ray worker's own threads create all of them before its first chunk (16 on
+# 2 cores), and a chunk worker starts new decode, encode and codec threads for every chunk, so
+# successive chunks' frames land in other arenas, each of which keeps its own frame-sized free
+# blocks: a worker's peak memory grew by about a third over its first 15 chunks, then stayed
+# (BENCHMARKS.md, "Ray chunk-worker memory"). With two arenas the job's peak is flat with clip
+# length. A value set in the driver's environment is passed on instead.
+_MALLOC_ARENA_MAX = "2"
 
 
 @contextmanager
@@ -109,6 +117,11 @@ def pool_size(requested: int | None, chunks: int, num_gpus: float) -> int:
     return max(1, min(requested, chunks))
 
 
+def worker_env() -> dict[str, str]:
+    """Environment variables of every chunk worker's process (Ray `runtime_env`)."""
+    return {"MALLOC_ARENA_MAX": os.environ.get("MALLOC_ARENA_MAX", _MALLOC_ARENA_MAX)}
+
+
 def _result(ref: ray.ObjectRef, chunk: Chunk | None) -> Any:
     where = f"chunk {chunk.index}" if chunk is not None else "a worker"
     try:
@@ -155,7 +168,10 @@ def run_pool(
         ProcessingError: a worker died too often, or Ray failed.
     """
     actors = [
-        ChunkWorker.options(num_cpus=1, num_gpus=num_gpus).remote(spec) for _ in range(workers)
+        ChunkWorker.options(
+            num_cpus=1, num_gpus=num_gpus, runtime_env={"env_vars": worker_env()}
+        ).remote(spec)
+        for _ in range(workers)
     ]
     try:
         # A worker gets chunks once it has built its stages; workers still waiting for a node
