@@ -28,7 +28,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser("bench", help="measure speed against baselines in the same run")
     p.add_argument("what", choices=sorted(BENCHES), help="which benchmark")
     p.add_argument("--size", help="frame size: 360p, 720p, 1080p, WxH or all (default: 720p; "
-                   "preview 1080p, enhance 704x576)")  # fmt: skip
+                   "preview and memory 1080p, enhance 704x576)")  # fmt: skip
     p.add_argument("--seconds", type=float,
                    help="clip length (default 10; enhance 0.5, pipeline 4)")  # fmt: skip
     p.add_argument("--repeat", type=int, help="runs per row, best kept (default 2; pipeline 1)")

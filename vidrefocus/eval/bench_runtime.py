@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
 
 import cv2
 import numpy as np
@@ -26,7 +26,18 @@ from vidrefocus.errors import InputError
 from vidrefocus.eval.bench import SIZES, BenchReport, BenchRow
 from vidrefocus.io.writer import ffmpeg_exe
 
-__all__ = ["PeakRss", "TimedIterator", "make_runtime_clip", "run", "tree_rss_bytes"]
+if TYPE_CHECKING:
+    from vidrefocus.runtime.factory import StageFactory
+    from vidrefocus.runtime.local import JobResult
+
+__all__ = [
+    "PeakRss",
+    "TimedIterator",
+    "make_runtime_clip",
+    "peak_job",
+    "run",
+    "tree_rss_bytes",
+]
 
 log = logging.getLogger(__name__)
 
@@ -190,6 +201,17 @@ def _parts(clip: Path, out: Path, config: Config) -> tuple[float, float, float, 
     return decode.seconds, t_stages, t_encode, frames
 
 
+def peak_job(
+    clip: Path, out: Path, config: Config, factory: StageFactory, workers: int
+) -> tuple[JobResult, int]:
+    """Run a chunked job on `workers` Ray workers: (its result, peak bytes of the tree)."""
+    from vidrefocus.runtime.driver import run_job
+
+    with PeakRss() as rss:
+        res = run_job(clip, out, config, factory=factory, workers=workers, overwrite=True)
+    return res, rss.peak
+
+
 # Local worker counts of the scaling rows (issue #11): on a machine with fewer cores the
 # larger counts are oversubscribed, which the rows show rather than skip.
 WORKERS = (1, 2, 4)
@@ -209,7 +231,6 @@ def run(size: str = "720p", seconds: float = 10.0, repeat: int = 2) -> BenchRepo
         seconds: clip length; the memory row also runs a clip 6x as long.
         repeat: runs of the single-process rows (the best is kept); Ray rows run once.
     """
-    from vidrefocus.runtime.driver import run_job
     from vidrefocus.runtime.factory import refocus_factory
     from vidrefocus.runtime.local import run_local
     from vidrefocus.runtime.pool import ray_session
@@ -247,26 +268,22 @@ def run(size: str = "720p", seconds: float = 10.0, repeat: int = 2) -> BenchRepo
             one = 0.0
             peak_short = 0
             for n in WORKERS:
-                with PeakRss() as rss:
-                    res = run_job(clip, out, config, factory=factory, workers=n, overwrite=True)
+                res, peak = peak_job(clip, out, config, factory, n)
                 one = one or res.elapsed_s
                 if n == cores:
-                    peak_short = rss.peak
+                    peak_short = peak
                 goal = f"goal >= {0.9 * n:.1f}x" if n <= cores else f"{n} workers on {cores} cores"
                 report.rows.append(BenchRow(
                     f"{n} Ray worker(s), {res.chunks} chunks", res.elapsed_s, res.frames,
                     f"speed-up {one / res.elapsed_s:.2f}x ({goal}); "
-                    f"peak RSS {rss.peak / 2**30:.2f} GiB",
+                    f"peak RSS {peak / 2**30:.2f} GiB",
                     ratio=res.elapsed_s / one,
                 ))  # fmt: skip
-            long_out = work / "long.mp4"
-            with PeakRss() as rss:
-                res = run_job(long_clip, long_out, _config(long_depth), factory=factory,
-                              workers=cores, overwrite=True)  # fmt: skip
+            res, peak = peak_job(long_clip, work / "long.mp4", _config(long_depth), factory, cores)
             report.rows.append(BenchRow(
                 f"{cores} Ray worker(s), {6 * seconds:g} s clip, {res.chunks} chunks",
                 res.elapsed_s, res.frames,
-                f"peak RSS {rss.peak / 2**30:.2f} GiB, {rss.peak / max(peak_short, 1):.2f}x the "
+                f"peak RSS {peak / 2**30:.2f} GiB, {peak / max(peak_short, 1):.2f}x the "
                 f"{seconds:g} s clip's (goal: flat)",
                 ratio=res.elapsed_s / one,
             ))  # fmt: skip
