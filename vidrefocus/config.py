@@ -185,6 +185,18 @@ class RuntimeOptions(_Options):
     warmup_frames: int = Field(
         default=8, ge=0, le=1000, description="frames run before each chunk to warm temporal state"
     )
+    cpus_per_worker: int | None = Field(
+        default=None,
+        ge=1,
+        le=1024,
+        description="CPUs each Ray worker reserves and uses (its torch threads); default: this "
+        "machine's cores shared among the workers (embedded Ray), 1 on a cluster",
+    )
+    pin_cpus: bool = Field(
+        default=False,
+        description="embedded Ray only: bind each worker to cores of its own, so that none "
+        "uses more than it reserved (needs workers x cpus_per_worker <= cores)",
+    )
 
 
 class EnhanceOptions(_Options):

@@ -1,4 +1,5 @@
-"""Stage factories that misbehave on purpose, imported by Ray workers in the runtime tests.
+"""Stage factories that misbehave on purpose (or report on their worker), imported by Ray
+workers in the runtime tests.
 
 Ray workers import them by name (`chunk_faults:crash_once_stages`), so the tests put this
 folder on the workers' PYTHONPATH. They are neighbours of the code under test, not fakes of it:
@@ -7,14 +8,23 @@ the runtime still decodes, encodes and stitches for real.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
+
+import torch
 
 from vidrefocus.config import Config
 from vidrefocus.runtime.factory import BuiltStages
 from vidrefocus.stages import FrameBatch
 
-__all__ = ["CrashOnce", "FailAtPts", "crash_once_stages", "fail_at_pts_stages"]
+__all__ = [
+    "CrashOnce",
+    "FailAtPts",
+    "crash_once_stages",
+    "fail_at_pts_stages",
+    "report_worker_stages",
+]
 
 
 class CrashOnce:
@@ -68,3 +78,11 @@ class FailAtPts:
 
 def fail_at_pts_stages(input_path: Path, config: Config, pts: int, marker: str) -> BuiltStages:
     return BuiltStages(stages=[FailAtPts(pts, Path(marker))], notes=["fail at pts"])
+
+
+def report_worker_stages(input_path: Path, config: Config, folder: str) -> BuiltStages:
+    """No stages; writes where the worker runs (`folder/PID.json`: the cores it may use and
+    torch's threads) when the worker builds its stages."""
+    report = {"cpus": sorted(os.sched_getaffinity(0)), "threads": torch.get_num_threads()}
+    (Path(folder) / f"{os.getpid()}.json").write_text(json.dumps(report))
+    return BuiltStages(stages=[], notes=["report worker"])

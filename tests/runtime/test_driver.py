@@ -333,3 +333,55 @@ def test_cli_rejects_negative_workers(
     code = main(["transcode", str(vfr_clip), "-o", str(tmp_path / "o.mkv"), "--workers", "-1"])
     assert code == 2
     assert "--workers must be >= 0" in capsys.readouterr().err
+
+
+def _worker_reports(folder: Path) -> list[dict]:
+    return [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
+
+
+@pytest.mark.distributed
+@pytest.mark.parametrize("workers", [1, 2])
+def test_workers_share_the_cores(
+    workers: int, ray_address: str, sample_scene: Path, tmp_path: Path
+) -> None:
+    # The module's session has 2 CPUs: one worker uses both, two use one each.
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    factory = StageFactory("chunk_faults:report_worker_stages", {"folder": str(reports)})
+    run_job(sample_scene, tmp_path / "out.mov", CONFIG, factory=factory, workers=workers)
+    cores = min(2, len(os.sched_getaffinity(0)))
+    found = _worker_reports(reports)
+    assert len(found) == workers
+    assert all(r["threads"] == max(1, cores // workers) for r in found), found
+
+
+@pytest.mark.distributed
+@pytest.mark.skipif(len(os.sched_getaffinity(0)) < 2, reason="needs two cores")
+def test_pinned_workers_run_on_cores_of_their_own(
+    ray_address: str, sample_scene: Path, tmp_path: Path
+) -> None:
+    reports = tmp_path / "reports"
+    reports.mkdir()
+    factory = StageFactory("chunk_faults:report_worker_stages", {"folder": str(reports)})
+    config = load_config(
+        overrides={"encode.codec": "ffv1", "runtime.chunk_seconds": 1.0, "runtime.pin_cpus": True}
+    )
+    run_job(sample_scene, tmp_path / "out.mov", config, factory=factory, workers=2)
+    found = _worker_reports(reports)
+    cores = sorted(os.sched_getaffinity(0))[:2]
+    assert sorted(c for r in found for c in r["cpus"]) == cores, found
+    assert [r["threads"] for r in found] == [1, 1]
+
+
+@pytest.mark.distributed
+def test_impossible_cpu_settings_are_refused(
+    ray_address: str, sample_scene: Path, tmp_path: Path
+) -> None:
+    out = tmp_path / "out.mov"
+    pinned = load_config(overrides={"encode.codec": "ffv1", "runtime.pin_cpus": True})
+    with pytest.raises(ConfigError, match=r"pin_cpus .* --address"):
+        run_job(sample_scene, out, pinned, workers=1, address=ray_address)
+    greedy = load_config(overrides={"encode.codec": "ffv1", "runtime.cpus_per_worker": 64})
+    with pytest.raises(ConfigError, match=r"cpus_per_worker is 64 .* has 2 CPUs"):
+        run_job(sample_scene, out, greedy, workers=1)
+    assert not out.exists()

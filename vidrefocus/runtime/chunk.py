@@ -15,6 +15,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from vidrefocus.config import Config
 from vidrefocus.errors import ProcessingError, VidRefocusError
 from vidrefocus.io.digest import file_sha256
@@ -30,6 +32,7 @@ __all__ = [
     "ChunkProcessor",
     "ChunkRecord",
     "JobSpec",
+    "bind_process",
     "chunk_name",
     "process_chunk",
 ]
@@ -217,6 +220,21 @@ class JobSpec:
         return self.work_dir / chunk_name(index, self.suffix, self.run_id)
 
 
+def bind_process(cpus: Sequence[int]) -> None:
+    """Bind every thread of this process, and so every thread and child it starts, to `cpus`.
+
+    Linux only (`sched_setaffinity`); elsewhere a warning and nothing else.
+    """
+    if not hasattr(os, "sched_setaffinity"):
+        log.warning("this system cannot bind a process to cores; runtime.pin_cpus is ignored.")
+        return
+    for task in Path("/proc/self/task").iterdir():
+        try:
+            os.sched_setaffinity(int(task.name), set(cpus))
+        except ProcessLookupError:  # a thread that ended meanwhile
+            continue
+
+
 class ChunkProcessor:
     """Builds a job's stages once and processes whole chunks with them.
 
@@ -226,9 +244,19 @@ class ChunkProcessor:
 
     Args:
         spec: the job.
+        threads: torch's CPU threads in this process (a Ray worker: the CPUs it reserved);
+            None leaves them as they are.
+        cpus: cores to bind this process to (a Ray worker with `runtime.pin_cpus`); None
+            leaves the process where it is.
     """
 
-    def __init__(self, spec: JobSpec) -> None:
+    def __init__(
+        self, spec: JobSpec, threads: int | None = None, cpus: Sequence[int] | None = None
+    ) -> None:
+        if cpus is not None:
+            bind_process(cpus)
+        if threads is not None:
+            torch.set_num_threads(threads)
         self.spec = spec
         self.stages: list[Stage] = []
         self.notes: list[str] = []

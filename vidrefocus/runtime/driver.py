@@ -15,7 +15,7 @@ from typing import Any
 
 from vidrefocus import __version__
 from vidrefocus.config import Config
-from vidrefocus.errors import InputError
+from vidrefocus.errors import ConfigError, InputError
 from vidrefocus.io.formats import resolve_output
 from vidrefocus.io.paths import check_output_path
 from vidrefocus.io.probe import MediaInfo, probe
@@ -292,12 +292,49 @@ def _run_on_ray(
 ) -> tuple[list[str], int]:
     # Imported here so that in-process runs (and `import vidrefocus.runtime.driver`) do not
     # pay for importing Ray.
-    from vidrefocus.runtime.pool import gpus_per_worker, pool_size, ray_session, run_pool
+    import ray
 
-    embedded_cpus = None if workers is None else max(1, workers)
+    from vidrefocus.runtime.pool import (
+        cpu_sets,
+        gpus_per_worker,
+        machine_cores,
+        pool_size,
+        ray_session,
+        run_pool,
+        worker_cpus,
+    )
+
+    runtime = spec.config.runtime
+    embedded = address is None
+    if runtime.pin_cpus and not embedded:
+        raise ConfigError(
+            "runtime.pin_cpus binds workers to this machine's cores; it cannot be used with "
+            "--address (a cluster's nodes share their cores through Ray's CPU resources)."
+        )
+    # Known before Ray starts when the worker count is given: the embedded session is sized
+    # to what the workers reserve.
+    embedded_cpus = None
+    if workers is not None:
+        size = max(1, min(workers, len(chunks)))
+        embedded_cpus = size * worker_cpus(runtime.cpus_per_worker, size, len(machine_cores()))
     with ray_session(address, embedded_cpus):
-        num_gpus = gpus_per_worker(spec.config.runtime.device, embedded=address is None)
+        num_gpus = gpus_per_worker(runtime.device, embedded=embedded)
         size = pool_size(workers, len(chunks), num_gpus)
-        log.info("running %d chunks on %d Ray workers (%g GPU each)", len(chunks), size, num_gpus)
-        notes = run_pool(spec, chunks, size, num_gpus=num_gpus, on_done=on_done)
+        session_cpus = int(ray.cluster_resources().get("CPU", 1)) if embedded else None
+        # A session may say more CPUs than there are cores (oversubscribed on purpose).
+        cores = min(session_cpus, len(machine_cores())) if session_cpus is not None else None
+        num_cpus = worker_cpus(runtime.cpus_per_worker, size, cores)
+        if session_cpus is not None and num_cpus > session_cpus:
+            raise ConfigError(
+                f"runtime.cpus_per_worker is {num_cpus} but the Ray session on this machine "
+                f"has {session_cpus} CPUs; lower it."
+            )
+        pin = cpu_sets(size, num_cpus) if runtime.pin_cpus else None
+        log.info(
+            "running %d chunks on %d Ray workers (%d CPU, %g GPU each%s)", len(chunks), size,
+            num_cpus, num_gpus, ", bound to their own cores" if pin else "",
+        )  # fmt: skip
+        notes = run_pool(
+            spec, chunks, size, num_gpus=num_gpus, num_cpus=num_cpus, pin=pin, on_done=on_done
+        )
     return notes, size

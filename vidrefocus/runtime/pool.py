@@ -19,7 +19,16 @@ from vidrefocus.runtime.chunk import ChunkRecord, JobSpec
 from vidrefocus.runtime.plan import Chunk
 from vidrefocus.runtime.worker import MAX_RESTARTS, ChunkWorker
 
-__all__ = ["gpus_per_worker", "pool_size", "ray_session", "run_pool", "worker_env"]
+__all__ = [
+    "cpu_sets",
+    "gpus_per_worker",
+    "machine_cores",
+    "pool_size",
+    "ray_session",
+    "run_pool",
+    "worker_cpus",
+    "worker_env",
+]
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +126,42 @@ def pool_size(requested: int | None, chunks: int, num_gpus: float) -> int:
     return max(1, min(requested, chunks))
 
 
+def machine_cores() -> list[int]:
+    """The cores this process may run on (its affinity; all of the machine's by default)."""
+    if hasattr(os, "sched_getaffinity"):
+        return sorted(os.sched_getaffinity(0))
+    return list(range(os.cpu_count() or 1))
+
+
+def worker_cpus(requested: int | None, workers: int, cores: int | None) -> int:
+    """CPUs each worker reserves from Ray and uses as torch threads.
+
+    On this machine (`cores` known: its cores, or the embedded session's CPUs) they are shared
+    among the workers, so one worker on a 16-core machine uses all 16 rather than one; on a
+    cluster (`cores` None) a worker takes one CPU (its node's GPU does the work) unless
+    `runtime.cpus_per_worker` says otherwise.
+    """
+    if requested is not None:
+        return requested
+    return max(1, cores // max(1, workers)) if cores is not None else 1
+
+
+def cpu_sets(workers: int, cpus: int) -> list[tuple[int, ...]]:
+    """Disjoint cores for each of `workers` workers of `cpus` CPUs each (`runtime.pin_cpus`).
+
+    Raises:
+        ConfigError: fewer cores than workers x cpus.
+    """
+    cores = machine_cores()
+    if workers * cpus > len(cores):
+        raise ConfigError(
+            f"runtime.pin_cpus needs a core of its own for every CPU of every worker: "
+            f"{workers} workers x {cpus} CPUs > {len(cores)} cores; use fewer workers, "
+            "lower runtime.cpus_per_worker, or turn runtime.pin_cpus off."
+        )
+    return [tuple(cores[i * cpus : (i + 1) * cpus]) for i in range(workers)]
+
+
 def worker_env() -> dict[str, str]:
     """Environment variables of every chunk worker's process (Ray `runtime_env`)."""
     return {"MALLOC_ARENA_MAX": os.environ.get("MALLOC_ARENA_MAX", _MALLOC_ARENA_MAX)}
@@ -147,6 +192,8 @@ def run_pool(
     workers: int,
     *,
     num_gpus: float = 0.0,
+    num_cpus: int = 1,
+    pin: Sequence[tuple[int, ...]] | None = None,
     on_done: Callable[[ChunkRecord], None],
 ) -> list[str]:
     """Process `chunks` on up to `workers` Ray actors, one chunk in flight per actor.
@@ -160,6 +207,8 @@ def run_pool(
         chunks: the chunks to process.
         workers: number of actors, >= 1.
         num_gpus: GPUs per actor.
+        num_cpus: CPUs per actor, reserved from Ray and used as its torch threads.
+        pin: cores for each actor to bind itself to (`cpu_sets`), or None.
         on_done: called in the driver with each finished chunk's record, in finishing order.
     Returns:
         The stage factory's notes (from the first worker).
@@ -167,11 +216,14 @@ def run_pool(
         VidRefocusError: the error a worker raised (bad input, failed stage, ...).
         ProcessingError: a worker died too often, or Ray failed.
     """
+    options = {
+        "num_cpus": num_cpus,
+        "num_gpus": num_gpus,
+        "runtime_env": {"env_vars": worker_env()},
+    }
     actors = [
-        ChunkWorker.options(
-            num_cpus=1, num_gpus=num_gpus, runtime_env={"env_vars": worker_env()}
-        ).remote(spec)
-        for _ in range(workers)
+        ChunkWorker.options(**options).remote(spec, num_cpus, pin[i] if pin else None)
+        for i in range(workers)
     ]
     try:
         # A worker gets chunks once it has built its stages; workers still waiting for a node
