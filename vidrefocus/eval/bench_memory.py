@@ -10,7 +10,6 @@ among its speed rows; this one runs only the two jobs, so it can afford 1080p.
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from pathlib import Path
@@ -33,10 +32,10 @@ def run(size: str = "1080p", seconds: float = 10.0, repeat: int = 1) -> BenchRep
     """
     from vidrefocus.eval.bench_runtime import _config, make_runtime_clip, peak_job
     from vidrefocus.runtime.factory import refocus_factory
-    from vidrefocus.runtime.pool import ray_session
+    from vidrefocus.runtime.pool import machine_cores, ray_session
 
     del repeat
-    cores = os.cpu_count() or 1
+    cores = len(machine_cores())
     long_seconds = LENGTH_FACTOR * seconds
     report = BenchReport(
         title=f"memory: refocus job, {size}, {seconds:g} s vs {long_seconds:g} s clip, "
