@@ -41,6 +41,7 @@ __all__ = [
     "box_blur",
     "layer_radii",
     "layer_weights",
+    "lens_light",
     "recover_highlights",
     "render_layered",
 ]
@@ -287,6 +288,27 @@ def recover_highlights(linear: Tensor, display: Tensor, gain: float, threshold: 
     return linear * (1.0 + (gain - 1.0) * ramp)
 
 
+def lens_light(image: Tensor, signed_radius: Tensor, settings: RenderSettings) -> Tensor:
+    """The light the renderer scatters: the frame in linear light, clipped highlights
+    re-expanded by `settings.highlight_gain`, the boost growing with blur (0 at 0.5 px, full
+    from 2 px) so pixels left in focus keep their exact value.
+
+    Args:
+        image: (B, 3, H, W) display-referred; values outside [0, 1] are clipped first.
+        signed_radius: (B, 1, H, W) px.
+        settings: the highlight settings.
+    Returns:
+        (B, 3, H, W) float, linear light, may exceed 1.
+    """
+    display = image.clamp(0.0, 1.0)
+    linear = srgb_to_linear(display)
+    boosted = recover_highlights(
+        linear, display, settings.highlight_gain, settings.highlight_threshold
+    )
+    grow = (signed_radius.abs() - 0.5).clamp(0.0, 1.5) / 1.5
+    return linear + (boosted - linear) * grow
+
+
 def render_layered(
     image: Tensor,
     signed_radius: Tensor,
@@ -326,14 +348,7 @@ def render_layered(
         ]
         out = torch.cat([f[0] for f in frames])
         return (out, torch.cat([f[1] for f in frames])) if return_layers else out
-    display = image.clamp(0.0, 1.0)
-    linear = srgb_to_linear(display)
-    # Boost grows with blur, so pixels left in focus keep their exact value.
-    boosted = recover_highlights(
-        linear, display, settings.highlight_gain, settings.highlight_threshold
-    )
-    grow = (signed_radius.abs() - 0.5).clamp(0.0, 1.5) / 1.5
-    linear = linear + (boosted - linear) * grow
+    linear = lens_light(image, signed_radius, settings)
 
     max_r = float(signed_radius.abs().max())
     radii = layer_radii(max_r, settings)

@@ -15,12 +15,20 @@ from torch import Tensor, nn
 from vidrefocus.errors import InputError
 from vidrefocus.layered import RenderSettings, render_layered
 
-__all__ = ["BokehNet", "FillNet", "default_weights_path", "load_fill_net"]
+__all__ = ["BokehNet", "FillNet", "default_weights_path", "load_fill_net", "reach_mask", "refine"]
 
 log = logging.getLogger(__name__)
 
 # Blur radii are fed to the net divided by this, so typical values land in [-1, 1].
 RADIUS_SCALE_PX = 16.0
+# The net changes only pixels within this distance of disoccluded content (where the
+# classical fill extended a layer); every other pixel is the classical render exactly.
+REACH_PX = 3
+# Disocclusion below this share is treated as none.
+HIDDEN_MIN = 0.02
+# Context around the pixels the net may change when it runs on a crop: more than its
+# receptive field (about 30 px), so a crop gives the whole frame's result there.
+CONTEXT_PX = 48
 
 
 def default_weights_path() -> Path:
@@ -46,7 +54,9 @@ class FillNet(nn.Module):
 
     Inputs (concatenated): the classical render, the all-in-focus frame (both display-referred),
     the signed blur radius / 16 px and the disocclusion map. Output: the render plus a gated
-    residual; the gate lets the net leave every pixel it cannot improve exactly as rendered.
+    residual, applied only within `REACH_PX` of content the renderer extended under a nearer
+    layer (a disocclusion share above 2 %; frames without any are not touched); the gate lets
+    the net leave every pixel it cannot improve as rendered.
 
     Args:
         width: channels at full resolution (doubled at each level).
@@ -63,11 +73,13 @@ class FillNet(nn.Module):
         self.dec1 = _ConvBlock(width * 4, width * 2)
         self.dec0 = _ConvBlock(width * 3, width)
         self.head = nn.Conv2d(width, 4, 3, padding=1)
-        # Start as the identity: a zero residual, whatever the gate. The gate starts half open:
-        # a nearly closed one (bias -4) starves the residual of gradient, and a first training
-        # run stayed stuck at the identity that way.
+        # Start as the identity: a zero residual, whatever the gate. The gate starts mostly
+        # open (sigmoid(2) = 0.88): a nearly closed one (bias -4) starves the residual of
+        # gradient, and two runs (one from half open at lr 2e-3) ended with it shut.
         nn.init.zeros_(self.head.weight)
         nn.init.zeros_(self.head.bias)
+        with torch.no_grad():
+            self.head.bias[3] = 2.0
 
     def forward(
         self, render: Tensor, image: Tensor, signed_radius: Tensor, hidden: Tensor
@@ -94,7 +106,33 @@ class FillNet(nn.Module):
         d0 = self.dec0(torch.cat([F.interpolate(d1, scale_factor=2.0, mode="bilinear"), e0], 1))
         out = self.head(d0)[..., :h, :w]
         residual, gate = out[:, :3], torch.sigmoid(out[:, 3:4])
-        return (render + gate * residual).clamp(0.0, 1.0)
+        return (render + reach_mask(hidden) * gate * residual).clamp(0.0, 1.0)
+
+
+def reach_mask(hidden: Tensor) -> Tensor:
+    """(B, 1, H, W) 1 where the fill may change a pixel (near disoccluded content), else 0."""
+    k = 2 * REACH_PX + 1
+    return F.max_pool2d((hidden > HIDDEN_MIN).to(hidden.dtype), k, stride=1, padding=REACH_PX)
+
+
+def refine(fill: FillNet, render: Tensor, image: Tensor, radius: Tensor, hidden: Tensor) -> Tensor:
+    """Run the fill on each frame's crop around its disocclusions (none: the render as is).
+
+    The crop is the bounding box of the pixels the net may change, widened by `CONTEXT_PX`
+    and aligned to the net's 4 px grid, so the changed pixels are those of a whole-frame pass.
+    """
+    out = render.clone()
+    h, w = render.shape[-2:]
+    for b in range(render.shape[0]):
+        ys, xs = torch.nonzero(reach_mask(hidden[b : b + 1])[0, 0], as_tuple=True)
+        if ys.numel() == 0:
+            continue
+        y0 = max(0, int(ys.min()) - CONTEXT_PX) // 4 * 4
+        x0 = max(0, int(xs.min()) - CONTEXT_PX) // 4 * 4
+        y1, x1 = min(h, int(ys.max()) + 1 + CONTEXT_PX), min(w, int(xs.max()) + 1 + CONTEXT_PX)
+        box = (slice(b, b + 1), slice(None), slice(y0, y1), slice(x0, x1))
+        out[box] = fill(render[box], image[box], radius[box], hidden[box])
+    return out
 
 
 def load_fill_net(path: Path | None = None, device: str | torch.device = "cpu") -> FillNet:
@@ -154,7 +192,7 @@ class BokehNet(nn.Module):
         if self.fill is None:
             return render_layered(image, signed_radius, self.settings)
         render, hidden = render_layered(image, signed_radius, self.settings, return_layers=True)
-        return self.fill(render, image.clamp(0, 1), signed_radius, hidden)
+        return refine(self.fill, render, image.clamp(0, 1), signed_radius, hidden)
 
     def describe(self) -> dict[str, object]:
         info = {k: v for k, v in asdict(self.settings).items() if k != "aperture"}
