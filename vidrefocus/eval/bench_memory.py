@@ -57,7 +57,9 @@ def run(size: str = "1080p", seconds: float = 10.0, repeat: int = 1) -> BenchRep
         with ray_session(None, cores):
             for length in (seconds, long_seconds):
                 clip, depth = make_runtime_clip(work, size, length)
-                config = _config(depth, lens__f_number=f_number, bokeh__quality="fast")
+                config = _config(
+                    depth, overrides={"lens.f_number": f_number, "bokeh.quality": "fast"}
+                )
                 res, peak = peak_job(clip, work / "out.mp4", config, factory, cores)
                 peaks.append(peak)
                 note = f"peak RSS {peak / 2**30:.3f} GiB"

@@ -159,9 +159,11 @@ class TimedIterator(Iterator[T]):
             self.seconds += time.perf_counter() - start
 
 
-def _config(depth: Path, *, pinned: bool = False, **overrides: object) -> Config:
+def _config(
+    depth: Path, *, pinned: bool = False, overrides: dict[str, object] | None = None
+) -> Config:
     """The job's options; `pinned`: every Ray worker on one core of its own; `overrides`:
-    dotted config keys written with "__" for "." (e.g. `bokeh__quality="fast"`)."""
+    further dotted config keys (e.g. {"bokeh.quality": "fast"})."""
     # f/8: blur of a few pixels, so the stages cost about what decode and encode cost; a
     # balanced pipeline is the hard case for overlap (at f/2 the bokeh alone dominates).
     pin = {"runtime.cpus_per_worker": 1, "runtime.pin_cpus": True} if pinned else {}
@@ -171,7 +173,7 @@ def _config(depth: Path, *, pinned: bool = False, **overrides: object) -> Config
         "bokeh.learned_fill": False,
         "runtime.chunk_seconds": CHUNK_SECONDS,
         **pin,
-        **{k.replace("__", "."): v for k, v in overrides.items()},
+        **(overrides or {}),
     })  # fmt: skip
 
 
