@@ -25,7 +25,7 @@ REAL = SHARED_DATA / "real_defocus_lfdof"
 REAL_GAIN_MIN_DB = 0.90
 SYNTHETIC_GAIN_MIN_DB = 0.75
 NO_HARM_MIN_DB = 38.0
-NOISY_FLICKER_MAX_RATIO = 2.4  # E_warp / ground truth, sensor noise and JPEG on every frame
+NOISY_FLICKER_MAX_RATIO = 1.6  # E_warp / ground truth, sensor noise and JPEG on every frame
 CLEAN_FLICKER_MAX_RATIO = 1.1  # the goal, without camera noise
 
 

@@ -169,15 +169,15 @@ class TestAccumulation:
         base = torch.nn.functional.interpolate(scene, size=(64, 64), mode="bilinear")
         frames = (base + 0.01 * torch.randn(6, 3, 64, 64, generator=g)).clamp(0, 1)
         net = DeblurNet(DeblurConfig(width=8, blocks=(1, 1, 1)))  # identity until trained
-        plain, _ = TemporalDeblur(net, history=0.0)(frames)
-        smooth, _ = TemporalDeblur(net)(frames)
+        plain, _ = TemporalDeblur(net, history=0.0, denoise=0.0)(frames)
+        smooth, _ = TemporalDeblur(net, denoise=0.0)(frames)  # the output blend alone
         flicker = lambda x: float((x[1:] - x[:-1]).abs().mean())  # noqa: E731
         assert flicker(smooth) < 0.7 * flicker(plain)
 
     def test_history_stays_within_the_current_neighbourhood(self) -> None:
         frames = torch.rand(2, 3, 32, 32)
         net = DeblurNet(DeblurConfig(width=8, blocks=(1, 1, 1)))
-        out, _ = TemporalDeblur(net, tolerance=10.0)(frames)
+        out, _ = TemporalDeblur(net, tolerance=10.0, denoise=0.0)(frames)
         cur = frames[1:2]
         lo = -torch.nn.functional.max_pool2d(-cur, 3, 1, 1)
         hi = torch.nn.functional.max_pool2d(cur, 3, 1, 1)
@@ -194,3 +194,26 @@ class TestAccumulation:
     def test_history_out_of_range(self) -> None:
         with pytest.raises(InputError, match="history"):
             TemporalDeblur(_small_net(), history=1.0)
+        with pytest.raises(InputError, match="denoise"):
+            TemporalDeblur(_small_net(), denoise=-0.1)
+
+    def test_the_input_blend_averages_noise_the_output_blend_leaves(self) -> None:
+        g = torch.Generator().manual_seed(1)
+        scene = torch.rand(1, 3, 8, 8, generator=g)
+        base = torch.nn.functional.interpolate(scene, size=(64, 64), mode="bilinear")
+        frames = (base + 0.03 * torch.randn(8, 3, 64, 64, generator=g)).clamp(0, 1)
+        net = DeblurNet(DeblurConfig(width=8, blocks=(1, 1, 1)))  # identity until trained
+        output_only, _ = TemporalDeblur(net, denoise=0.0)(frames)
+        both, _ = TemporalDeblur(net)(frames)
+        flicker = lambda x: float((x[1:] - x[:-1]).abs().mean())  # noqa: E731
+        error = lambda x: float((x[4:] - base).abs().mean())  # noqa: E731
+        assert flicker(both) < 0.8 * flicker(output_only)
+        assert error(both) < error(output_only)  # closer to the noise-free scene, not just smoother
+
+    def test_the_input_blend_leaves_a_clean_moving_edge_alone(self) -> None:
+        frames = torch.zeros(4, 3, 48, 48)
+        for t in range(4):
+            frames[t, :, :, 10 + 3 * t :] = 0.9  # an edge moving 3 px a frame, no noise
+        net = DeblurNet(DeblurConfig(width=8, blocks=(1, 1, 1)))
+        out, _ = TemporalDeblur(net, history=0.0)(frames)
+        assert float((out - frames).abs().max()) < 0.02

@@ -17,6 +17,7 @@ from vidrefocus.models.flow import (
     estimate_flow,
     flow_lookup,
     luma_u8,
+    temporal_noise,
     warp,
 )
 
@@ -207,3 +208,27 @@ def test_luma_bt709() -> None:
     frames[0] = 1.0  # white
     frames[2, 1] = 1.0  # pure green
     assert luma_u8(frames)[:, 0, 0].tolist() == [255, 0, round(0.7152 * 255)]
+
+
+class TestTemporalNoise:
+    def test_recovers_the_noise_of_two_frames(self) -> None:
+        g = torch.Generator().manual_seed(0)
+        scene = torch.rand(1, 3, 96, 96, generator=g)
+        a = scene + 0.02 * torch.randn(1, 3, 96, 96, generator=g)
+        b = scene + 0.02 * torch.randn(1, 3, 96, 96, generator=g)
+        sigma = temporal_noise(a, b, torch.ones(1, 1, 96, 96))
+        # the channel mean of 3 independent channels: 0.02 / sqrt(3)
+        assert sigma == pytest.approx(0.02 / math.sqrt(3), rel=0.1)
+
+    def test_real_changes_on_a_minority_of_pixels_are_ignored(self) -> None:
+        g = torch.Generator().manual_seed(0)
+        scene = torch.rand(1, 3, 96, 96, generator=g)
+        a = scene + 0.02 * torch.randn(1, 3, 96, 96, generator=g)
+        b = scene + 0.02 * torch.randn(1, 3, 96, 96, generator=g)
+        b[..., :30, :] = 1.0 - b[..., :30, :]  # a third of the frame really changed
+        sigma = temporal_noise(a, b, torch.ones(1, 1, 96, 96))
+        assert sigma < 2 * 0.02 / math.sqrt(3)
+
+    def test_untrusted_pixels_give_no_estimate(self) -> None:
+        a = torch.rand(1, 3, 16, 16)
+        assert temporal_noise(a, a, torch.zeros(1, 1, 16, 16)) is None

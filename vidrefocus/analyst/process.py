@@ -115,7 +115,9 @@ class FrameEnhancer:
         if self.fields and self.window.h % 2:
             self.fields = False  # an odd frame height has no whole field pair
         self.device = torch.device(device)
-        self.deblur = TemporalDeblur(net.to(device), temporal=temporal)
+        # No input blend over frames: the audit holds each output to its own input frame,
+        # and evidence from neighbouring frames would not be that frame's.
+        self.deblur = TemporalDeblur(net.to(device), temporal=temporal, denoise=0.0)
 
     def reset(self) -> None:
         """Forget the previous frame (start of a span)."""

@@ -343,6 +343,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "weights": str(weights),
         "sha256": hashlib.sha256(Path(weights).read_bytes()).hexdigest(),
         "device": args.device,
+        "recurrent_settings": {
+            k: getattr(recurrent, k) for k in ("history", "tolerance", "denoise", "noise_sigmas")
+        },
     }
     log.info("real defocus set")
     net_real = real_defocus(per_frame, args.real_defocus, args.device)

@@ -9,6 +9,7 @@ t-1 (or its features) onto frame t. Pixel centres sit at integer coordinates.
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 import cv2
@@ -29,10 +30,14 @@ __all__ = [
     "flow_lookup",
     "luma_u8",
     "temporal_blend",
+    "temporal_noise",
     "warp",
 ]
 
 FlowPreset = Literal["fast", "medium"]
+
+# `temporal_noise` takes its median over at most about this many pixels (evenly spaced).
+_NOISE_SAMPLES = 1 << 18
 
 _PRESETS = {
     "fast": cv2.DISOPTICAL_FLOW_PRESET_FAST,
@@ -426,3 +431,32 @@ def temporal_blend(
     diff = (held - current).abs().amax(dim=1, keepdim=True)
     agree = torch.exp(-((diff / tolerance) ** 2))
     return current + history * confidence * agree * (held - current)
+
+
+def temporal_noise(
+    current: Tensor, previous: Tensor, confidence: Tensor, min_pixels: int = 64
+) -> float | None:
+    """Robust estimate of a frame's noise (standard deviation, display units) from time.
+
+    Where the flow is trusted, two consecutive frames differ by their noise plus whatever
+    really changed. The median absolute deviation of the channel-mean difference ignores the
+    changes (a minority of pixels) and, for Gaussian noise, is 0.6745 sigma x sqrt(2) (two
+    independent frames). Texture that the warp does not carry exactly raises it slightly, which
+    errs on the side of blending less.
+
+    Args:
+        current: (B, C, H, W) frame t.
+        previous: (B, C, H, W) frame t-1 warped onto frame t (`warp`).
+        confidence: (B, 1, H, W) in [0, 1]; pixels above 0.5 are used.
+        min_pixels: fewer trusted pixels than this give no estimate.
+    Returns:
+        sigma >= 0, or None when too few pixels are trusted.
+    """
+    # A grid of at most ~_NOISE_SAMPLES pixels is plenty for a median, and cheap at 4K.
+    step = max(1, math.ceil(math.sqrt(current.shape[-2] * current.shape[-1] / _NOISE_SAMPLES)))
+    grid = (..., slice(None, None, step), slice(None, None, step))
+    diff = (current[grid] - previous[grid]).mean(dim=1, keepdim=True)[confidence[grid] > 0.5]
+    if diff.numel() < min_pixels:
+        return None
+    mad = (diff - diff.median()).abs().median()
+    return float(mad) / (0.6745 * 2**0.5)

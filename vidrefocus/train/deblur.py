@@ -339,6 +339,9 @@ def write_card(weights: Path, evaluation: dict | None = None) -> Path:
                 f"{s['defocus_mae_px']:.2f} | {s['no_harm_psnr_db']:.2f} |"
             )
         lines.append("")
+        if "recurrent_settings" in ev:
+            settings = ", ".join(f"{k} {v:g}" for k, v in ev["recurrent_settings"].items())
+            lines += [f"Recurrent mode runs `TemporalDeblur` with {settings}.", ""]
         for key, what in (
             ("temporal_stability", "with per-frame sensor noise and JPEG like the training clips"),
             ("temporal_stability_clean", "without camera noise (the flicker deblurring adds)"),
