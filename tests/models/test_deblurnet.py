@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 from safetensors.torch import save_file
+from torch import Tensor
 
 from vidrefocus.errors import InputError
 from vidrefocus.models.deblurnet import (
@@ -162,17 +163,25 @@ class TestWeights:
             load_deblurnet(path)
 
 
+def _static_noisy_shot(seed: int, sigma: float, frames: int) -> tuple[Tensor, Tensor]:
+    """A smooth still scene (1, 3, 64, 64) and `frames` noisy views of it."""
+    g = torch.Generator().manual_seed(seed)
+    scene = torch.rand(1, 3, 8, 8, generator=g)
+    base = torch.nn.functional.interpolate(scene, size=(64, 64), mode="bilinear")
+    return base, (base + sigma * torch.randn(frames, 3, 64, 64, generator=g)).clamp(0, 1)
+
+
+def _flicker(frames: Tensor) -> float:
+    return float((frames[1:] - frames[:-1]).abs().mean())
+
+
 class TestAccumulation:
     def test_noise_on_a_static_shot_is_averaged(self) -> None:
-        g = torch.Generator().manual_seed(0)
-        scene = torch.rand(1, 3, 8, 8, generator=g)
-        base = torch.nn.functional.interpolate(scene, size=(64, 64), mode="bilinear")
-        frames = (base + 0.01 * torch.randn(6, 3, 64, 64, generator=g)).clamp(0, 1)
+        _, frames = _static_noisy_shot(0, 0.01, 6)
         net = DeblurNet(DeblurConfig(width=8, blocks=(1, 1, 1)))  # identity until trained
         plain, _ = TemporalDeblur(net, history=0.0, denoise=0.0)(frames)
         smooth, _ = TemporalDeblur(net, denoise=0.0)(frames)  # the output blend alone
-        flicker = lambda x: float((x[1:] - x[:-1]).abs().mean())  # noqa: E731
-        assert flicker(smooth) < 0.7 * flicker(plain)
+        assert _flicker(smooth) < 0.7 * _flicker(plain)
 
     def test_history_stays_within_the_current_neighbourhood(self) -> None:
         frames = torch.rand(2, 3, 32, 32)
@@ -198,16 +207,12 @@ class TestAccumulation:
             TemporalDeblur(_small_net(), denoise=-0.1)
 
     def test_the_input_blend_averages_noise_the_output_blend_leaves(self) -> None:
-        g = torch.Generator().manual_seed(1)
-        scene = torch.rand(1, 3, 8, 8, generator=g)
-        base = torch.nn.functional.interpolate(scene, size=(64, 64), mode="bilinear")
-        frames = (base + 0.03 * torch.randn(8, 3, 64, 64, generator=g)).clamp(0, 1)
+        base, frames = _static_noisy_shot(1, 0.03, 8)
         net = DeblurNet(DeblurConfig(width=8, blocks=(1, 1, 1)))  # identity until trained
         output_only, _ = TemporalDeblur(net, denoise=0.0)(frames)
         both, _ = TemporalDeblur(net)(frames)
-        flicker = lambda x: float((x[1:] - x[:-1]).abs().mean())  # noqa: E731
         error = lambda x: float((x[4:] - base).abs().mean())  # noqa: E731
-        assert flicker(both) < 0.8 * flicker(output_only)
+        assert _flicker(both) < 0.8 * _flicker(output_only)
         assert error(both) < error(output_only)  # closer to the noise-free scene, not just smoother
 
     def test_the_input_blend_leaves_a_clean_moving_edge_alone(self) -> None:
