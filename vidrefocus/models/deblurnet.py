@@ -215,8 +215,8 @@ class TemporalDeblur:
     Both blends act only where the flow is trusted, and their clamps keep them within what the
     current frame supports, so motion and cuts pass through. Defaults measured on synthetic
     sequences (BENCHMARKS.md, "Flicker on noisy footage"): with noisy input the input blend
-    cuts E_warp from 2.0x to 1.25x the ground truth's, and sharp footage still passes at
-    40.8 dB at worst (43.0 dB without it). The tolerance is wide (12 sigma) because the clamp
+    cuts E_warp from 2.0x to 1.25x the ground truth's, and the sharp sample still passes at
+    40.2 dB at worst (43.0 dB without it). The tolerance is wide (12 sigma) because the clamp
     to the current frame's neighbourhood, not the tolerance, is what stops ghosts.
 
     Args:

@@ -441,8 +441,8 @@ def temporal_noise(
     Where the flow is trusted, two consecutive frames differ by their noise plus whatever
     really changed. The median absolute deviation of the channel-mean difference ignores the
     changes (a minority of pixels) and, for Gaussian noise, is 0.6745 sigma x sqrt(2) (two
-    independent frames). Texture that the warp does not carry exactly raises it slightly, which
-    errs on the side of blending less.
+    independent frames). Texture that the warp does not carry exactly raises it slightly, so
+    a blend's tolerance widens a little; the clamp in `temporal_blend` bounds what that does.
 
     Args:
         current: (B, C, H, W) frame t.
