@@ -21,6 +21,7 @@ from vidrefocus.io.probe import probe
 from vidrefocus.io.reader import VideoReader
 from vidrefocus.io.sequence import read_image
 from vidrefocus.refocus import plan_refocus
+from vidrefocus.runtime.factory import FOCUS_PLAN_NAME, refocus_factory
 
 FRAMES = 12
 SCENE = json.loads((SAMPLES / "scene.json").read_text())
@@ -242,6 +243,38 @@ def test_focus_point_is_a_tracked_key_merged_by_time(tiny: dict[str, Path]) -> N
     assert focus_m[0] == pytest.approx(8.0)
     assert focus_m[2:] == pytest.approx([1.2, 1.2], rel=1e-3)  # the ball, found by tracking
     assert any(n.startswith("tracked keyframe 1 point") for n in plan.notes)
+
+
+def test_a_focus_plan_resolved_once_is_what_workers_use(
+    tiny: dict[str, Path], tmp_path: Path
+) -> None:
+    # A chunked job's driver tracks the point once (prepare_refocus); workers read the file.
+    config = load_config(overrides={"depth.path": str(tiny["depth"])})
+    ball = SCENE["frames"][2]["near_center_px"]
+    keys = {"focus": "0s:8m", "focus_points": [f"{ball[0]:.0f},{ball[1]:.0f}@f2"]}
+    factory = refocus_factory(keys["focus"], focus_points=keys["focus_points"])
+    prepared = factory.prepared(tiny["scene"], config, tmp_path)
+    assert prepared.identity()["kwargs"] == {**factory.kwargs, "focus_plan": str(
+        tmp_path / FOCUS_PLAN_NAME)}  # fmt: skip
+    assert prepared.prepare is None  # workers do not prepare again
+    direct = plan_refocus(tiny["scene"], config, **keys)
+    from_file = plan_refocus(tiny["scene"], config, **keys, focus_plan=tmp_path / FOCUS_PLAN_NAME)
+    assert from_file.states == direct.states
+    assert from_file.tracks == direct.tracks
+    assert from_file.notes == direct.notes
+    # The file, not a second tracking pass, decides: an edited plan shows in the stages.
+    data = json.loads((tmp_path / FOCUS_PLAN_NAME).read_text())
+    data["states"][3]["focus_disparity"] = 0.25
+    edited = tmp_path / "edited.json"
+    edited.write_text(json.dumps(data))
+    plan = plan_refocus(tiny["scene"], config, **keys, focus_plan=edited)
+    assert list(plan.states.values())[3].focus_disparity == 0.25
+    # A plan for another clip (frame count) or an unreadable one is ignored, not trusted.
+    data["frames"] = 5
+    edited.write_text(json.dumps(data))
+    assert plan_refocus(tiny["scene"], config, **keys, focus_plan=edited).states == direct.states
+    edited.write_text("{not json")
+    assert plan_refocus(tiny["scene"], config, **keys, focus_plan=edited).states == direct.states
 
 
 @pytest.mark.parametrize(

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import itertools
+import json
 import logging
 import time
 from collections.abc import Callable, Sequence
 from contextlib import ExitStack
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -213,53 +214,17 @@ def sequence_stabilizer(config: Config, depth: DepthSequence) -> DepthStabilizer
     return DepthStabilizer(metric=depth.metric, settings=StabilizeSettings(edges=False))
 
 
-def plan_refocus(
-    input_path: Path,
-    config: Config,
-    *,
-    focus: str | None = None,
-    focus_file: Path | None = None,
-    focus_points: Sequence[str] = (),
-) -> RefocusPlan:
-    """Resolve depth, focus (tracking point keys) and the look into stages.
+FocusResult = tuple[list[FocusState], dict[int, list[tuple[float, float]]], list[str]]
+_FOCUS_PLAN_VERSION = 1
 
-    Args:
-        input_path: the footage.
-        config: validated options; `deblur.enabled` "auto" passes sharp frames through.
-        focus: keyframes as `--focus` text.
-        focus_file: keyframes as a YAML, JSON or CSV file.
-        focus_points: `--focus-point` values (`X,Y@TIME`), merged with the keys by time.
-    Raises:
-        InputError: bad depth (or missing model weights), bad keyframes, an unknown style.
-    """
-    reader = VideoReader(input_path, fps=config.input.sequence_rate)
-    info, video = reader.info, reader.video
-    if info.is_image_sequence:  # a missing image is a gap in time, not a frame
-        pts = list(open_sequence(input_path, config.input.sequence_rate).pts)
-    else:
-        pts = frame_pts(input_path)
-        _check_distinct(input_path, pts, video.time_base)
-    times = [p * video.time_base for p in pts]
-    duration = video.duration_s or (times[-1] if times else Fraction(0))
+
+def _resolve_focus(
+    input_path: Path, config: Config, track: FocusTrack, times: list[Fraction],
+    depth: DepthSequence,
+) -> FocusResult:  # fmt: skip
+    """Every frame's focus: track each point key's subject over the clip, then read the depth
+    under it. The whole-clip part of planning: (states, tracks, notes)."""
     notes: list[str] = []
-    depth_stabilized = config.depth.stabilize  # estimated depth: already, in its cache
-    track = focus_track(info, focus, focus_file, duration, focus_points)
-    if config.depth.path is None:
-        # Estimated depth is relative: refuse distance keys now, not after the depth pass.
-        track.check_depth_kind(metric=False)
-        # --depth auto: estimate (or reuse cached) depth for the whole clip first, so the
-        # focus of a tracked point can be read before any frame is rendered.
-        config, depth_notes = prepare_depth(input_path, config)
-    else:
-        depth_notes = [choose_depth(config).note]
-    notes.extend(depth_notes)
-    depth = open_depth_sequence(config, len(pts), video)
-    stabilizer = sequence_stabilizer(config, depth)
-    # Deblur first, so depth alignment, focus and bokeh all see the all-in-focus frames.
-    first: list[Stage] = []
-    if config.deblur.enabled:
-        deblur = deblur_stages(input_path, config, auto=config.deblur.enabled == "auto")
-        first, notes = deblur.stages, [*notes, *deblur.notes]
     tracks: dict[int, list[tuple[float, float]]] = {}
     for i, key in enumerate(track.keys):
         if key.point is None:
@@ -276,6 +241,145 @@ def plan_refocus(
         return depth_at_point(depth[frame][0], x, y)
 
     states = track.resolve(times, point_depth if tracks else None, metric=depth.metric)
+    return states, tracks, notes
+
+
+def write_focus_plan(
+    path: Path,
+    input_path: Path,
+    config: Config,
+    *,
+    focus: str | None = None,
+    focus_file: Path | None = None,
+    focus_points: Sequence[str] = (),
+) -> Path:
+    """Resolve the focus of every frame once and save it for `plan_refocus(focus_plan=...)`.
+
+    A chunked job's driver calls this, so its workers read the focus of each frame instead of
+    each tracking the focus point over the whole clip and reading the depth under it (work
+    that grows with the clip and was repeated by every worker).
+
+    Args:
+        path: the JSON file to write (atomically), in the job's work folder.
+        input_path, config, focus, focus_file, focus_points: as for `plan_refocus`; the
+            depth must already be prepared (`prepare_depth`) when it is estimated.
+    Returns:
+        `path`.
+    Raises:
+        InputError: as `plan_refocus`.
+    """
+    from vidrefocus.runtime.manifest import write_json_atomic
+
+    scene = _scene(input_path, config, focus, focus_file, focus_points)
+    states, tracks, notes = _resolve_focus(
+        input_path, scene.config, scene.track, scene.times, scene.depth
+    )
+    write_json_atomic(path, {
+        "version": _FOCUS_PLAN_VERSION,
+        "frames": len(states),
+        "states": [asdict(s) for s in states],
+        "tracks": {str(i): [list(p) for p in points] for i, points in tracks.items()},
+        "notes": notes,
+    })  # fmt: skip
+    return path
+
+
+def load_focus_plan(path: Path, frames: int) -> FocusResult | None:
+    """A plan saved by `write_focus_plan` for a clip of `frames` frames, or None when there
+    is none (or it is unreadable or for another clip: the caller then resolves the focus)."""
+    try:
+        data = json.loads(Path(path).read_text())
+        if data.get("version") != _FOCUS_PLAN_VERSION or data.get("frames") != frames:
+            log.warning("%s: a focus plan for another clip; resolving the focus again.", path)
+            return None
+        states = [FocusState(**s) for s in data["states"]]
+        tracks = {int(i): [(float(x), float(y)) for x, y in p] for i, p in data["tracks"].items()}
+        notes = [str(n) for n in data["notes"]]
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError, TypeError, KeyError) as err:
+        log.warning("%s: unreadable focus plan (%s); resolving the focus again.", path, err)
+        return None
+    return states, tracks, notes
+
+
+@dataclass(frozen=True)
+class _Scene:
+    """What planning reads from a clip before any stage is built."""
+
+    pts: list[int]
+    times: list[Fraction]
+    track: FocusTrack
+    config: Config  # with the estimated depth's cache, when depth is estimated
+    depth_notes: list[str]
+    depth: DepthSequence
+
+
+def _scene(
+    input_path: Path, config: Config, focus: str | None, focus_file: Path | None,
+    focus_points: Sequence[str],
+) -> _Scene:  # fmt: skip
+    reader = VideoReader(input_path, fps=config.input.sequence_rate)
+    info, video = reader.info, reader.video
+    if info.is_image_sequence:  # a missing image is a gap in time, not a frame
+        pts = list(open_sequence(input_path, config.input.sequence_rate).pts)
+    else:
+        pts = frame_pts(input_path)
+        _check_distinct(input_path, pts, video.time_base)
+    times = [p * video.time_base for p in pts]
+    duration = video.duration_s or (times[-1] if times else Fraction(0))
+    track = focus_track(info, focus, focus_file, duration, focus_points)
+    if config.depth.path is None:
+        # Estimated depth is relative: refuse distance keys now, not after the depth pass.
+        track.check_depth_kind(metric=False)
+        # --depth auto: estimate (or reuse cached) depth for the whole clip first, so the
+        # focus of a tracked point can be read before any frame is rendered.
+        config, depth_notes = prepare_depth(input_path, config)
+    else:
+        depth_notes = [choose_depth(config).note]
+    depth = open_depth_sequence(config, len(pts), video)
+    return _Scene(pts, times, track, config, depth_notes, depth)
+
+
+def plan_refocus(
+    input_path: Path,
+    config: Config,
+    *,
+    focus: str | None = None,
+    focus_file: Path | None = None,
+    focus_points: Sequence[str] = (),
+    focus_plan: Path | None = None,
+) -> RefocusPlan:
+    """Resolve depth, focus (tracking point keys) and the look into stages.
+
+    Args:
+        input_path: the footage.
+        config: validated options; `deblur.enabled` "auto" passes sharp frames through.
+        focus: keyframes as `--focus` text.
+        focus_file: keyframes as a YAML, JSON or CSV file.
+        focus_points: `--focus-point` values (`X,Y@TIME`), merged with the keys by time.
+        focus_plan: every frame's focus, resolved once by `write_focus_plan` (a chunked
+            job's workers); when missing or for another clip the focus is resolved here.
+    Raises:
+        InputError: bad depth (or missing model weights), bad keyframes, an unknown style.
+    """
+    depth_stabilized = config.depth.stabilize  # estimated depth: already, in its cache
+    scene = _scene(input_path, config, focus, focus_file, focus_points)
+    pts, times, config, depth = scene.pts, scene.times, scene.config, scene.depth
+    depth_notes = scene.depth_notes
+    notes: list[str] = [*depth_notes]
+    stabilizer = sequence_stabilizer(config, depth)
+    # Deblur first, so depth alignment, focus and bokeh all see the all-in-focus frames.
+    first: list[Stage] = []
+    if config.deblur.enabled:
+        deblur = deblur_stages(input_path, config, auto=config.deblur.enabled == "auto")
+        first, notes = deblur.stages, [*notes, *deblur.notes]
+    loaded = load_focus_plan(focus_plan, len(times)) if focus_plan is not None else None
+    if loaded is not None:
+        states, tracks, track_notes = loaded
+    else:
+        states, tracks, track_notes = _resolve_focus(input_path, config, scene.track, times, depth)
+    notes.extend(track_notes)
     look = bokeh_look(config)
     notes.extend(look.notes)
     stages: list[Stage] = [

@@ -49,6 +49,14 @@ class TestStageFactory:
         with pytest.raises(ConfigError, match=message):
             StageFactory(target).build(vfr_clip, load_config())
 
+    def test_prepare(self, vfr_clip: Path, tmp_path: Path) -> None:
+        with pytest.raises(ConfigError, match=r"package\.module:function"):
+            StageFactory("vidrefocus.runtime.factory:identity_stages", prepare="no_colon")
+        assert IDENTITY.prepared(vfr_clip, load_config(), tmp_path) is IDENTITY
+        broken = StageFactory(IDENTITY.target, prepare="vidrefocus.runtime.factory:nothing")
+        with pytest.raises(ConfigError, match="has no function"):
+            broken.prepared(vfr_clip, load_config(), tmp_path)
+
     def test_refocus_factory_paths_are_absolute(self) -> None:
         factory = refocus_factory("0s:3m", Path("keys.yaml"))
         assert Path(factory.kwargs["focus_file"]).is_absolute()

@@ -9,7 +9,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -248,6 +248,8 @@ def run_job(
             elif workers == 0:
                 notes = _run_in_process(spec, todo, on_done, on_frames)
             else:
+                # Whole-clip work (the focus pull's tracking) once here, not in every worker.
+                spec = replace(spec, factory=factory.prepared(input_path, config, work))
                 notes, used = _run_on_ray(spec, todo, workers, address, on_done)
         except BaseException:
             # Only recorded chunks can be resumed: drop the rest now (a chunk a Ray worker

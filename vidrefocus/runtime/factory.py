@@ -21,6 +21,7 @@ __all__ = [
     "deblur_notes",
     "deblur_stages",
     "identity_stages",
+    "prepare_refocus",
     "refocus_factory",
     "refocus_stages",
 ]
@@ -43,9 +44,16 @@ class StageFactory:
     per worker, on the worker's device. `kwargs` must be JSON values: they are part of the
     job's identity in the resume manifest.
 
+    Work that depends on the whole clip rather than on a chunk belongs in `prepare`: a
+    callable `g(input_path, config, work_dir, **kwargs)` that a chunked job's driver calls
+    once, before any worker starts, returning more keyword arguments (JSON values) for the
+    workers' `target`, e.g. a file it wrote in the work folder. They are not part of the
+    job's identity: `prepare` must only save work, never change the result.
+
     Args:
         target: "package.module:function".
         kwargs: extra keyword arguments, JSON values only.
+        prepare: "package.module:function" run once per job by the driver, or None.
 
     Raises:
         ConfigError: a malformed target or non-JSON arguments.
@@ -57,13 +65,13 @@ class StageFactory:
 
     target: str
     kwargs: dict[str, Any] = field(default_factory=dict)
+    prepare: str | None = None
 
     def __post_init__(self) -> None:
-        module, _, name = self.target.partition(":")
-        if not module or not name:
-            raise ConfigError(
-                f"stage factory {self.target!r}: write it as 'package.module:function'."
-            )
+        for ref in (r for r in (self.target, self.prepare) if r is not None):
+            module, _, name = ref.partition(":")
+            if not module or not name:
+                raise ConfigError(f"stage factory {ref!r}: write it as 'package.module:function'.")
         try:
             json.dumps(self.kwargs, sort_keys=True)
         except (TypeError, ValueError) as err:
@@ -76,24 +84,32 @@ class StageFactory:
         """JSON-ready description, used to recognise the same job on resume."""
         return {"target": self.target, "kwargs": self.kwargs}
 
-    def resolve(self) -> Callable[..., BuiltStages | list[Stage]]:
-        """Import the target callable.
+    def resolve(self, ref: str | None = None) -> Callable[..., Any]:
+        """Import the target callable (or `ref`, another "module:function").
 
         Raises:
             ConfigError: the module or function cannot be imported.
         """
-        module_name, _, name = self.target.partition(":")
+        ref = ref or self.target
+        module_name, _, name = ref.partition(":")
         try:
             module = importlib.import_module(module_name)
         except ImportError as err:
             raise ConfigError(
-                f"stage factory {self.target}: cannot import {module_name} ({err}); "
+                f"stage factory {ref}: cannot import {module_name} ({err}); "
                 "on a cluster, install the package in the worker image."
             ) from err
         func = getattr(module, name, None)
         if not callable(func):
-            raise ConfigError(f"stage factory {self.target}: {module_name} has no function {name}.")
+            raise ConfigError(f"stage factory {ref}: {module_name} has no function {name}.")
         return func
+
+    def prepared(self, input_path: Path, config: Config, work_dir: Path) -> StageFactory:
+        """This factory with `prepare`'s arguments added (itself when it has no `prepare`)."""
+        if self.prepare is None:
+            return self
+        extra = self.resolve(self.prepare)(input_path, config, work_dir, **self.kwargs)
+        return StageFactory(self.target, {**self.kwargs, **extra})
 
     def build(self, input_path: Path, config: Config) -> BuiltStages:
         """Call the target and normalise its result to `BuiltStages`."""
@@ -146,11 +162,13 @@ def refocus_stages(
     focus: str | None = None,
     focus_file: str | None = None,
     focus_points: list[str] | None = None,
+    focus_plan: str | None = None,
 ) -> BuiltStages:
     """The editor's refocus stages (`vidrefocus.refocus.plan_refocus`).
 
-    Each worker plans the job itself (depth, focus keyframes, point tracking, BokehNet), so
-    the plan is computed once per worker rather than once per job.
+    Each worker builds its own stages (depth, focus, BokehNet); the focus of every frame
+    (point tracking over the whole clip) comes from `focus_plan` when the driver resolved it
+    once (`prepare_refocus`), and is resolved here otherwise.
     """
     # Imported here: vidrefocus.refocus imports the runtime, which imports this module.
     from vidrefocus.refocus import plan_refocus
@@ -161,8 +179,34 @@ def refocus_stages(
         focus=focus,
         focus_file=Path(focus_file) if focus_file is not None else None,
         focus_points=tuple(focus_points or ()),
+        focus_plan=Path(focus_plan) if focus_plan is not None else None,
     )
     return BuiltStages(stages=plan.stages, notes=list(plan.notes))
+
+
+FOCUS_PLAN_NAME = "focus-plan.json"
+
+
+def prepare_refocus(
+    input_path: Path,
+    config: Config,
+    work_dir: Path,
+    focus: str | None = None,
+    focus_file: str | None = None,
+    focus_points: list[str] | None = None,
+) -> dict[str, Any]:
+    """Resolve every frame's focus once for a chunked refocus job (`write_focus_plan`)."""
+    from vidrefocus.refocus import write_focus_plan
+
+    path = write_focus_plan(
+        Path(work_dir) / FOCUS_PLAN_NAME,
+        Path(input_path),
+        config,
+        focus=focus,
+        focus_file=Path(focus_file) if focus_file is not None else None,
+        focus_points=tuple(focus_points or ()),
+    )
+    return {"focus_plan": str(path)}
 
 
 def refocus_factory(
@@ -176,4 +220,8 @@ def refocus_factory(
     }
     if focus_points:  # only when given, so the identity of earlier jobs (resume) is unchanged
         kwargs["focus_points"] = list(focus_points)
-    return StageFactory("vidrefocus.runtime.factory:refocus_stages", kwargs)
+    return StageFactory(
+        "vidrefocus.runtime.factory:refocus_stages",
+        kwargs,
+        prepare="vidrefocus.runtime.factory:prepare_refocus",
+    )
