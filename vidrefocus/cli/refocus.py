@@ -186,7 +186,7 @@ def _cmd_refocus(args: argparse.Namespace) -> int:
             from vidrefocus.io.writer import check_output_path
             from vidrefocus.runtime.factory import refocus_factory
 
-            # Refuse a bad output path before workers start planning the focus pull.
+            # Refuse a bad output path before the driver plans the focus pull for the workers.
             check_output_path(args.output, [args.input], overwrite=args.overwrite)
             # Estimate depth once here, not once per worker: they read the cached maps.
             config, depth_notes = prepare_depth(args.input, config, progress=on_progress)
