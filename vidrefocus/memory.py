@@ -21,9 +21,13 @@ stays on the safe side); the GPU's own memory is not checked here.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import functools
 import logging
 import math
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -44,6 +48,7 @@ __all__ = [
     "estimate_bytes",
     "factory_command",
     "parse_bytes",
+    "release_free_heap",
 ]
 
 log = logging.getLogger(__name__)
@@ -418,3 +423,29 @@ def factory_command(target: str) -> Command | None:
         "vidrefocus.runtime.factory:refocus_stages": "refocus",
     }
     return known.get(target)
+
+
+@functools.cache
+def _glibc_malloc_trim() -> Callable[[int], int] | None:
+    # glibc only: musl and other platforms' allocators have no malloc_trim.
+    name = ctypes.util.find_library("c")
+    try:
+        return ctypes.CDLL(name).malloc_trim if name else None
+    except (OSError, AttributeError):
+        return None
+
+
+def release_free_heap() -> bool:
+    """Hand the heap's free pages back to the system (glibc's `malloc_trim(0)`).
+
+    A chunk's frames (24 MiB each at 1080p, float32) are below glibc's mmap threshold once it
+    has adapted, so they live on the malloc heaps, and pages freed at the end of a chunk stay
+    resident until something reuses them: a worker sat on ~1.5 GiB between 1080p chunks where
+    it needs 0.37 (BENCHMARKS.md, "1080p, 10 s against 60 s"). Called between chunks; it takes a
+    few milliseconds. Returns False where the C library has no `malloc_trim`.
+    """
+    trim = _glibc_malloc_trim()
+    if trim is None:
+        return False
+    trim(0)
+    return True

@@ -2,14 +2,17 @@
 
 The runtime benchmark's job (depth -> focus -> BokehNet on a synthetic clip with a keyframe
 every second, 1 s chunks) runs the way `vidrefocus refocus` runs by default, on one embedded
-Ray worker per core, over a clip and over one 6x as long. The blur is kept at the runtime
-benchmark's size in pixels whatever the frame size (the f-number grows with the width) and
-the bokeh runs at `fast` quality: memory depends on frame size and chunk length, not on how
-long each frame takes, and at f/8 and full quality a 60 s 1080p clip takes over 3 hours on
-two cores. The peak is that of the
-whole process tree (the driver, Ray's own processes and every worker), sampled every 0.1 s.
-Goal (issue #10): flat with length. The runtime benchmark has the same row at its own size
-among its speed rows; this one runs only the two jobs, so it can afford 1080p.
+Ray worker per core, over a clip and over one 6x as long whose content repeats the first's:
+the near square crosses the frame once every `seconds`. The chunks where the square pulls
+focus need the most memory; a square six times slower would fill six times as many chunks,
+and two workers would meet them at the same time, a difference of content, not of length.
+The blur is kept at the runtime benchmark's size in pixels whatever the frame size (the
+f-number grows with the width) and the bokeh runs at `fast` quality: memory depends on frame
+size and chunk length, not on how long each frame takes, and at f/8 and full quality a 60 s
+1080p clip takes over 3 hours on two cores. The peak is that of the whole process tree (the
+driver, Ray's own processes and every worker), sampled every 0.1 s. Goal (issue #10): flat
+with length. The runtime benchmark has the same row at its own size among its speed rows;
+this one runs only the two jobs, so it can afford 1080p.
 """
 
 from __future__ import annotations
@@ -56,7 +59,7 @@ def run(size: str = "1080p", seconds: float = 10.0, repeat: int = 1) -> BenchRep
         peaks = []
         with ray_session(None, cores):
             for length in (seconds, long_seconds):
-                clip, depth = make_runtime_clip(work, size, length)
+                clip, depth = make_runtime_clip(work, size, length, period=seconds)
                 config = _config(
                     depth, overrides={"lens.f_number": f_number, "bokeh.quality": "fast"}
                 )

@@ -48,12 +48,23 @@ CHUNK_SECONDS = 1.0
 T = TypeVar("T")
 
 
-def make_runtime_clip(folder: Path, size: str, seconds: float) -> tuple[Path, Path]:
+def make_runtime_clip(
+    folder: Path, size: str, seconds: float, period: float | None = None
+) -> tuple[Path, Path]:
     """A clip with a keyframe every second and audio, and a matching depth folder.
 
     The video is made by the ffmpeg CLI (independent of the code measured); the depth maps
     (16-bit PNG, millimetres) are a left-to-right ramp from 1 m to 8 m with a near square
     (0.8 m) that moves across the frame, so focus and blur change over the clip.
+
+    Args:
+        folder: where the clip and the depth folder go.
+        size: frame size (360p, 720p, 1080p).
+        seconds: the clip's length.
+        period: the square crosses the frame once every `period` seconds (default: once over
+            the clip). A longer clip with the same period repeats the shorter one's content,
+            so the two differ in length only: a slower square spends more chunks where it
+            pulls focus and blur is widest, and those chunks need the most memory.
 
     Returns:
         (clip, depth folder).
@@ -81,9 +92,10 @@ def make_runtime_clip(folder: Path, size: str, seconds: float) -> tuple[Path, Pa
     ramp = np.linspace(1000, 8000, w, dtype=np.float32)[None, :].repeat(h, 0)
     side = h // 4
     frames = round(seconds * FPS)
+    cycle = round(period * FPS) if period is not None else frames
     for i in range(frames):
         mm = ramp.copy()
-        x = int((w - side) * i / max(frames - 1, 1))
+        x = int((w - side) * (i % cycle) / max(cycle - 1, 1))
         mm[h // 2 - side // 2 : h // 2 + side // 2, x : x + side] = 800
         cv2.imwrite(str(depth / f"{i:06d}.png"), mm.astype(np.uint16))
     return clip, depth
@@ -270,7 +282,7 @@ def run(size: str = "720p", seconds: float = 10.0, repeat: int = 2) -> BenchRepo
             ratio=best / slowest,
         ))  # fmt: skip
 
-        long_clip, long_depth = make_runtime_clip(work, size, 6 * seconds)
+        long_clip, long_depth = make_runtime_clip(work, size, 6 * seconds, period=seconds)
         mid = make_runtime_clip(work, size, 3 * seconds)
         factory = refocus_factory()
         with ray_session(None, max(WORKERS)):

@@ -23,6 +23,7 @@ from vidrefocus.io.digest import file_sha256
 from vidrefocus.io.probe import MediaInfo
 from vidrefocus.io.reader import VideoReader
 from vidrefocus.io.writer import VideoWriter
+from vidrefocus.memory import release_free_heap
 from vidrefocus.runtime.factory import StageFactory
 from vidrefocus.runtime.local import WriteBehind, batch_frames, prefetch
 from vidrefocus.runtime.plan import Chunk
@@ -278,6 +279,10 @@ class ChunkProcessor:
         if self.error is not None:
             raise self.error
         target = self.spec.chunk_path(chunk.index)
-        return process_chunk(
-            self.spec.source, chunk, self.stages, self.spec.config, target, progress=progress
-        )
+        try:
+            return process_chunk(
+                self.spec.source, chunk, self.stages, self.spec.config, target, progress=progress
+            )
+        finally:
+            # What this chunk freed would otherwise stay resident while the next one runs.
+            release_free_heap()
