@@ -21,8 +21,10 @@ from vidrefocus.stages import FrameBatch
 __all__ = [
     "CrashOnce",
     "FailAtPts",
+    "count_builds_stages",
     "crash_once_stages",
     "fail_at_pts_stages",
+    "prepare_count_builds",
     "report_worker_stages",
 ]
 
@@ -86,3 +88,22 @@ def report_worker_stages(input_path: Path, config: Config, folder: str) -> Built
     report = {"cpus": sorted(os.sched_getaffinity(0)), "threads": torch.get_num_threads()}
     (Path(folder) / f"{os.getpid()}.json").write_text(json.dumps(report))
     return BuiltStages(stages=[], notes=["report worker"])
+
+
+def prepare_count_builds(
+    input_path: Path, config: Config, work_dir: Path, folder: str
+) -> dict[str, str]:
+    """The whole-clip step of `count_builds_stages`: appends a line to `folder/prepares.txt`
+    and hands the workers a `prepared` argument."""
+    with (Path(folder) / "prepares.txt").open("a") as log:
+        log.write(f"{os.getpid()}\n")
+    return {"prepared": str(Path(work_dir) / "prepared")}
+
+
+def count_builds_stages(
+    input_path: Path, config: Config, folder: str, prepared: str | None = None
+) -> BuiltStages:
+    """No stages; appends "PID PREPARED" to `folder/builds.txt` each time stages are built."""
+    with (Path(folder) / "builds.txt").open("a") as log:
+        log.write(f"{os.getpid()} {prepared}\n")
+    return BuiltStages(stages=[], notes=[f"prepared: {prepared}"])

@@ -24,12 +24,14 @@ from media import ROOT
 from vidrefocus.cli import main
 from vidrefocus.config import load_config
 from vidrefocus.errors import ConfigError, InputError, ProcessingError
-from vidrefocus.io.probe import frame_pts
+from vidrefocus.io.probe import frame_pts, probe
 from vidrefocus.io.reader import DecodedFrame, VideoReader
+from vidrefocus.runtime.chunk import ChunkProcessor, JobSpec
 from vidrefocus.runtime.driver import default_work_dir, run_job
 from vidrefocus.runtime.factory import StageFactory
 from vidrefocus.runtime.local import Progress, run_local
 from vidrefocus.runtime.manifest import MANIFEST_NAME, Manifest
+from vidrefocus.runtime.plan import plan_chunks, scan_timeline
 
 HERE = Path(__file__).resolve().parent
 CONFIG = load_config(overrides={"encode.codec": "ffv1", "runtime.chunk_seconds": 1.0})
@@ -385,3 +387,52 @@ def test_impossible_cpu_settings_are_refused(
     with pytest.raises(ConfigError, match=r"cpus_per_worker is 64 .* has 2 CPUs"):
         run_job(sample_scene, out, greedy, workers=1)
     assert not out.exists()
+
+
+def _counting_factory(folder: Path) -> StageFactory:
+    return StageFactory(
+        "chunk_faults:count_builds_stages",
+        {"folder": str(folder)},
+        prepare="chunk_faults:prepare_count_builds",
+    )
+
+
+def _lines(path: Path) -> list[list[str]]:
+    return [line.split() for line in path.read_text().splitlines()] if path.exists() else []
+
+
+def test_a_worker_builds_its_stages_when_first_asked(
+    monkeypatch: pytest.MonkeyPatch, sample_scene: Path, tmp_path: Path
+) -> None:
+    monkeypatch.syspath_prepend(str(HERE))
+    factory = _counting_factory(tmp_path)
+    spec = JobSpec(probe(sample_scene), CONFIG, factory, tmp_path, ".mov", "run")
+    processor = ChunkProcessor(spec)
+    # Started without building: a Ray worker does this while the driver prepares.
+    assert _lines(tmp_path / "builds.txt") == []
+    prepared = factory.prepared(sample_scene, CONFIG, tmp_path)
+    assert processor.ready(prepared) == [f"prepared: {tmp_path / 'prepared'}"]
+    processor.ready(prepared)
+    chunk = plan_chunks(scan_timeline(sample_scene), 1.0, 0).chunks[0]
+    processor.process(chunk, prepared)
+    assert [b[1] for b in _lines(tmp_path / "builds.txt")] == [str(tmp_path / "prepared")]
+    # A restarted Ray worker gets the factory with each chunk; another factory means new stages.
+    processor.process(chunk, factory)
+    assert [b[1] for b in _lines(tmp_path / "builds.txt")] == [str(tmp_path / "prepared"), "None"]
+
+
+@pytest.mark.distributed
+def test_workers_build_from_what_the_driver_prepared_once(
+    ray_address: str, sample_scene: Path, tmp_path: Path
+) -> None:
+    work = tmp_path / "work"
+    result = run_job(
+        sample_scene, tmp_path / "out.mov", CONFIG, factory=_counting_factory(tmp_path),
+        workers=2, work_dir=work,
+    )  # fmt: skip
+    assert _lines(tmp_path / "prepares.txt") == [[str(os.getpid())]]
+    builds = _lines(tmp_path / "builds.txt")
+    assert len(builds) == 2  # once per worker, not once per chunk
+    assert {pid for pid, _ in builds}.isdisjoint({str(os.getpid())})
+    assert {prepared for _, prepared in builds} == {str(work.resolve() / "prepared")}
+    assert result.notes == (f"prepared: {work.resolve() / 'prepared'}",)

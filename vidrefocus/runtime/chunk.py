@@ -239,9 +239,13 @@ def bind_process(cpus: Sequence[int]) -> None:
 class ChunkProcessor:
     """Builds a job's stages once and processes whole chunks with them.
 
-    The same class runs in-process (`--workers 0`) and as the Ray actor `ChunkWorker`. A
-    factory error is kept and raised by `ready` and `process`, not by the constructor, so a
-    bad job fails with its own message instead of an actor that keeps restarting.
+    The same class runs in-process (`--workers 0`) and as the Ray actor `ChunkWorker`. The
+    constructor only imports the stage factory's module (torch and the stages' code), so a Ray
+    worker starts while the driver still runs the factory's whole-clip `prepare`; the stages
+    are built by `ready` or by the first `process`, from the factory they are given (the
+    prepared one) or the spec's. A factory error is kept and raised by `ready` and `process`,
+    not by the constructor, so a bad job fails with its own message instead of an actor that
+    keeps restarting.
 
     Args:
         spec: the job.
@@ -262,22 +266,46 @@ class ChunkProcessor:
         self.stages: list[Stage] = []
         self.notes: list[str] = []
         self.error: VidRefocusError | None = None
+        self._built_from: StageFactory | None = None
         try:
-            built = spec.factory.build(spec.source.path, spec.config)
-            self.stages, self.notes = built.stages, built.notes
+            spec.factory.resolve()
         except VidRefocusError as err:
             self.error = err
 
-    def ready(self) -> list[str]:
-        """Raise the factory's error, if any; otherwise return its notes."""
+    def _build(self, factory: StageFactory | None) -> None:
+        factory = factory or self.spec.factory
         if self.error is not None:
             raise self.error
+        if factory == self._built_from:
+            return
+        try:
+            built = factory.build(self.spec.source.path, self.spec.config)
+        except VidRefocusError as err:
+            self.error = err
+            raise
+        self.stages, self.notes, self._built_from = built.stages, built.notes, factory
+
+    def ready(self, factory: StageFactory | None = None) -> list[str]:
+        """Build the stages from `factory` (default: the spec's) and return the factory's
+        notes; raise the factory's error, if any."""
+        self._build(factory)
         return self.notes
 
-    def process(self, chunk: Chunk, progress: Callable[[int], None] | None = None) -> ChunkRecord:
-        """Process one chunk into its file in the work folder (see `process_chunk`)."""
-        if self.error is not None:
-            raise self.error
+    def process(
+        self,
+        chunk: Chunk,
+        factory: StageFactory | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> ChunkRecord:
+        """Process one chunk into its file in the work folder (see `process_chunk`).
+
+        Args:
+            chunk: the chunk.
+            factory: the stages' recipe (default: the spec's); a worker that Ray restarted
+                builds its stages from it again here.
+            progress: called with the number of the chunk's frames written so far.
+        """
+        self._build(factory)
         target = self.spec.chunk_path(chunk.index)
         try:
             return process_chunk(

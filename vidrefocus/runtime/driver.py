@@ -9,7 +9,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -248,9 +248,12 @@ def run_job(
             elif workers == 0:
                 notes = _run_in_process(spec, todo, on_done, on_frames)
             else:
-                # Whole-clip work (the focus pull's tracking) once here, not in every worker.
-                spec = replace(spec, factory=factory.prepared(input_path, config, work))
-                notes, used = _run_on_ray(spec, todo, workers, address, on_done)
+                # Whole-clip work (the focus pull's tracking) once here, not in every worker,
+                # while the workers start.
+                def prepare() -> StageFactory:
+                    return factory.prepared(input_path, config, work)
+
+                notes, used = _run_on_ray(spec, todo, workers, address, prepare, on_done)
         except BaseException:
             # Only recorded chunks can be resumed: drop the rest now (a chunk a Ray worker
             # finished but the driver never recorded, a temporary file of one it was writing),
@@ -290,6 +293,7 @@ def _run_on_ray(
     chunks: list[Chunk],
     workers: int | None,
     address: str | None,
+    prepare: Callable[[], StageFactory],
     on_done: Callable[[ChunkRecord], None],
 ) -> tuple[list[str], int]:
     # Imported here so that in-process runs (and `import vidrefocus.runtime.driver`) do not
@@ -337,6 +341,7 @@ def _run_on_ray(
             num_cpus, num_gpus, ", bound to their own cores" if pin else "",
         )  # fmt: skip
         notes = run_pool(
-            spec, chunks, size, num_gpus=num_gpus, num_cpus=num_cpus, pin=pin, on_done=on_done
-        )
+            spec, chunks, size, num_gpus=num_gpus, num_cpus=num_cpus, pin=pin, prepare=prepare,
+            on_done=on_done,
+        )  # fmt: skip
     return notes, size

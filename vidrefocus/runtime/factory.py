@@ -46,7 +46,7 @@ class StageFactory:
 
     Work that depends on the whole clip rather than on a chunk belongs in `prepare`: a
     callable `g(input_path, config, work_dir, **kwargs)` that a chunked job's driver calls
-    once, before any worker starts, returning more keyword arguments (JSON values) for the
+    once, while its Ray workers start, returning more keyword arguments (JSON values) for the
     workers' `target`, e.g. a file it wrote in the work folder. They are not part of the
     job's identity: `prepare` must only save work, never change the result.
 

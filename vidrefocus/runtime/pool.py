@@ -16,6 +16,7 @@ import ray.exceptions
 
 from vidrefocus.errors import ConfigError, ProcessingError, VidRefocusError
 from vidrefocus.runtime.chunk import ChunkRecord, JobSpec
+from vidrefocus.runtime.factory import StageFactory
 from vidrefocus.runtime.plan import Chunk
 from vidrefocus.runtime.worker import MAX_RESTARTS, ChunkWorker
 
@@ -194,6 +195,7 @@ def run_pool(
     num_gpus: float = 0.0,
     num_cpus: int = 1,
     pin: Sequence[tuple[int, ...]] | None = None,
+    prepare: Callable[[], StageFactory] | None = None,
     on_done: Callable[[ChunkRecord], None],
 ) -> list[str]:
     """Process `chunks` on up to `workers` Ray actors, one chunk in flight per actor.
@@ -202,13 +204,18 @@ def run_pool(
     (`ray.wait`), so a slow chunk never holds up the others. A worker that dies is restarted
     by Ray and its chunk retried (`MAX_RESTARTS`, `MAX_TASK_RETRIES`).
 
+    The workers start (a process each, torch and the stages' code imported) while `prepare`
+    runs here; they build their stages from what it returns.
+
     Args:
-        spec: the job (sent once to each worker, which builds its stages from it).
+        spec: the job (sent once to each worker).
         chunks: the chunks to process.
         workers: number of actors, >= 1.
         num_gpus: GPUs per actor.
         num_cpus: CPUs per actor, reserved from Ray and used as its torch threads.
         pin: cores for each actor to bind itself to (`cpu_sets`), or None.
+        prepare: the driver's whole-clip step, returning the factory the workers build their
+            stages from (`StageFactory.prepared`); None: the spec's factory as it is.
         on_done: called in the driver with each finished chunk's record, in finishing order.
     Returns:
         The stage factory's notes (from the first worker).
@@ -226,10 +233,11 @@ def run_pool(
         for i in range(workers)
     ]
     try:
+        factory = prepare() if prepare is not None else spec.factory
         # A worker gets chunks once it has built its stages; workers still waiting for a node
         # (an autoscaler adding GPUs) join when they are ready, and the job does not wait for
         # them: asking for more workers than the cluster can hold costs nothing.
-        starting = {actor.ready.remote(): actor for actor in actors}
+        starting = {actor.ready.remote(factory): actor for actor in actors}
         notes: list[str] | None = None
         idle: deque[Any] = deque()
         queue = deque(chunks)
@@ -237,7 +245,7 @@ def run_pool(
         while queue or pending:
             while queue and idle:
                 actor, chunk = idle.popleft(), queue.popleft()
-                pending[actor.process.remote(chunk)] = (actor, chunk)
+                pending[actor.process.remote(chunk, factory)] = (actor, chunk)
             waiting = [*pending, *starting] if queue else list(pending)
             done, _ = ray.wait(waiting, num_returns=1, timeout=_WAIT_S)
             for ref in done:
