@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 import json
 import logging
@@ -11,6 +12,8 @@ from contextlib import ExitStack
 from dataclasses import asdict, dataclass, field, replace
 from fractions import Fraction
 from pathlib import Path
+
+from torch import Tensor
 
 from vidrefocus.aperture import ApertureSpec
 from vidrefocus.config import Config, LensOptions
@@ -236,9 +239,15 @@ def _resolve_focus(
         hidden = sum(p.occluded for p in points)
         notes.append(f"tracked keyframe {i} point {key.point} ({hidden} frames occluded)")
 
+    # The keys either side of a frame both read its map: read each map once (a full-size
+    # PNG or EXR decode, the most expensive part of planning after decoding the video).
+    @functools.lru_cache(maxsize=2)
+    def depth_map(frame: int) -> Tensor:
+        return depth[frame][0]
+
     def point_depth(key_index: int, frame: int) -> float:
         x, y = tracks[key_index][frame]
-        return depth_at_point(depth[frame][0], x, y)
+        return depth_at_point(depth_map(frame), x, y)
 
     states = track.resolve(times, point_depth if tracks else None, metric=depth.metric)
     return states, tracks, notes

@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 from vidrefocus.config import Config
+from vidrefocus.errors import InputError
 from vidrefocus.runtime.factory import BuiltStages
 from vidrefocus.stages import FrameBatch
 
@@ -25,6 +26,7 @@ __all__ = [
     "crash_once_stages",
     "fail_at_pts_stages",
     "prepare_count_builds",
+    "prepare_fails",
     "report_worker_stages",
 ]
 
@@ -107,3 +109,8 @@ def count_builds_stages(
     with (Path(folder) / "builds.txt").open("a") as log:
         log.write(f"{os.getpid()} {prepared}\n")
     return BuiltStages(stages=[], notes=[f"prepared: {prepared}"])
+
+
+def prepare_fails(input_path: Path, config: Config, work_dir: Path, folder: str) -> dict[str, str]:
+    """A whole-clip step that refuses the clip, as a bad focus key does."""
+    raise InputError(f"{input_path}: refused while preparing")

@@ -436,3 +436,19 @@ def test_workers_build_from_what_the_driver_prepared_once(
     assert {pid for pid, _ in builds}.isdisjoint({str(os.getpid())})
     assert {prepared for _, prepared in builds} == {str(work.resolve() / "prepared")}
     assert result.notes == (f"prepared: {work.resolve() / 'prepared'}",)
+
+
+@pytest.mark.distributed
+def test_an_error_while_preparing_is_the_jobs_error(
+    ray_address: str, sample_scene: Path, tmp_path: Path
+) -> None:
+    factory = StageFactory(
+        "chunk_faults:count_builds_stages",
+        {"folder": str(tmp_path)},
+        prepare="chunk_faults:prepare_fails",
+    )
+    out = tmp_path / "out.mov"
+    with pytest.raises(InputError, match="refused while preparing"):
+        run_job(sample_scene, out, CONFIG, factory=factory, workers=2)
+    assert not out.exists()
+    assert _lines(tmp_path / "builds.txt") == []  # no worker built stages without the plan

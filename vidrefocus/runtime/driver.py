@@ -5,13 +5,15 @@ from __future__ import annotations
 import fcntl
 import logging
 import shutil
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from vidrefocus import __version__
 from vidrefocus.config import Config
@@ -30,6 +32,8 @@ from vidrefocus.runtime.stitch import stitch
 __all__ = ["ChunkedJobResult", "default_work_dir", "run_job"]
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -127,6 +131,25 @@ def _open_manifest(
     manifest = Manifest(path=work / MANIFEST_NAME, key=key, identity=identity, plan=plan)
     manifest.save()
     return manifest, []
+
+
+def _in_background(func: Callable[[], T]) -> Callable[[], T]:
+    """Start `func` in a thread of its own; return a call that waits for its result (or
+    raises its error).
+
+    The thread is a daemon: a job stopped before it asks for the result (Ctrl-C while Ray
+    starts) does not wait for it.
+    """
+    result: Future[T] = Future()
+
+    def run() -> None:
+        try:
+            result.set_result(func())
+        except BaseException as err:  # handed to whoever waits for the result
+            result.set_exception(err)
+
+    threading.Thread(target=run, name="vidrefocus-prepare", daemon=True).start()
+    return result.result
 
 
 def _run_in_process(
@@ -248,8 +271,7 @@ def run_job(
             elif workers == 0:
                 notes = _run_in_process(spec, todo, on_done, on_frames)
             else:
-                # Whole-clip work (the focus pull's tracking) once here, not in every worker,
-                # while the workers start.
+                # Whole-clip work (the focus pull's tracking) once here, not in every worker.
                 def prepare() -> StageFactory:
                     return factory.prepared(input_path, config, work)
 
@@ -323,6 +345,9 @@ def _run_on_ray(
     if workers is not None:
         size = max(1, min(workers, len(chunks)))
         embedded_cpus = size * worker_cpus(runtime.cpus_per_worker, size, len(machine_cores()))
+    # The driver prepares while Ray and the workers start (a thread: ray.init wants the main
+    # one); the workers build their stages from what it returns.
+    prepared = _in_background(prepare)
     with ray_session(address, embedded_cpus):
         num_gpus = gpus_per_worker(runtime.device, embedded=embedded)
         size = pool_size(workers, len(chunks), num_gpus)
@@ -341,7 +366,7 @@ def _run_on_ray(
             num_cpus, num_gpus, ", bound to their own cores" if pin else "",
         )  # fmt: skip
         notes = run_pool(
-            spec, chunks, size, num_gpus=num_gpus, num_cpus=num_cpus, pin=pin, prepare=prepare,
+            spec, chunks, size, num_gpus=num_gpus, num_cpus=num_cpus, pin=pin, prepare=prepared,
             on_done=on_done,
         )  # fmt: skip
     return notes, size
