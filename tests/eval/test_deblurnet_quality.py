@@ -25,7 +25,9 @@ REAL = SHARED_DATA / "real_defocus_lfdof"
 REAL_GAIN_MIN_DB = 0.90
 SYNTHETIC_GAIN_MIN_DB = 0.75
 NO_HARM_MIN_DB = 38.0
-NOISY_FLICKER_MAX_RATIO = 1.6  # E_warp / ground truth, sensor noise and JPEG on every frame
+# E_warp / ground truth with sensor noise and JPEG on every frame: the goal is 1.1x
+# (the card: 1.07x on 6 sequences); these 3 measure 0.87x.
+NOISY_FLICKER_MAX_RATIO = 1.0
 CLEAN_FLICKER_MAX_RATIO = 1.1  # the goal, without camera noise
 
 

@@ -344,7 +344,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "sha256": hashlib.sha256(Path(weights).read_bytes()).hexdigest(),
         "device": args.device,
         "recurrent_settings": {
-            k: getattr(recurrent, k) for k in ("history", "tolerance", "denoise", "noise_sigmas")
+            k: getattr(recurrent, k)
+            for k in ("history", "tolerance", "denoise", "noise_sigmas", "flow_scale")
         },
     }
     log.info("real defocus set")

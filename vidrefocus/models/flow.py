@@ -81,8 +81,9 @@ class DISFlow:
     """Dense inverse search optical flow (Kroeger et al., ECCV 2016) through OpenCV.
 
     Holds one `cv2.DISOpticalFlow` (not thread-safe: one per worker). Frames are reduced to
-    luma and downscaled so the long side is at most `max_side_px`; the flow is computed
-    there, upsampled bilinearly and multiplied by the scale back to full-resolution pixels.
+    luma and downscaled so the long side is at most `max_side_px` (and the image at most
+    `max_scale` of its size); the flow is computed there, upsampled bilinearly and multiplied
+    by the scale back to full-resolution pixels.
 
     OpenCV's presets stop DIS's coarse-to-fine pyramid at level 1 ("medium") or 2 ("fast"),
     i.e. at 1/2 or 1/4 of the image they are given, then upsample. The image here is already
@@ -96,9 +97,14 @@ class DISFlow:
         max_side_px: long side of the image DIS sees, >= 32.
         finest_scale: the pyramid level DIS stops at (0 = full size of what it sees), or None
             for the preset's own.
+        max_scale: the largest fraction of the frame's size DIS sees, in (0, 1]. Below 1,
+            even small frames are averaged down first, which halves the noise per 2x: on
+            noisy footage DIS at full resolution fails its own forward-backward check in up
+            to 40% of the pixels (BENCHMARKS.md, "Flicker on noisy footage: the flow").
 
     Raises:
-        InputError: an unknown preset, a too small `max_side_px` or a negative finest scale.
+        InputError: an unknown preset, a too small `max_side_px`, a negative finest scale
+            or a `max_scale` outside (0, 1].
 
     Example:
         >>> dis = DISFlow("fast")
@@ -108,7 +114,11 @@ class DISFlow:
     """
 
     def __init__(
-        self, preset: FlowPreset = "medium", max_side_px: int = 640, finest_scale: int | None = 0
+        self,
+        preset: FlowPreset = "medium",
+        max_side_px: int = 640,
+        finest_scale: int | None = 0,
+        max_scale: float = 1.0,
     ) -> None:
         if preset not in _PRESETS:
             raise InputError(
@@ -118,8 +128,11 @@ class DISFlow:
             raise InputError(f"max_side_px must be >= 32; got {max_side_px}.")
         if finest_scale is not None and finest_scale < 0:
             raise InputError(f"finest_scale must be >= 0 or None; got {finest_scale}.")
+        if not 0.0 < max_scale <= 1.0:
+            raise InputError(f"max_scale must be in (0, 1]; got {max_scale}.")
         self.preset = preset
         self.max_side_px = max_side_px
+        self.max_scale = max_scale
         self._dis = cv2.DISOpticalFlow_create(_PRESETS[preset])
         if finest_scale is not None:
             self._dis.setFinestScale(finest_scale)
@@ -141,7 +154,9 @@ class DISFlow:
                 f"got {current.shape} {current.dtype} and {previous.shape} {previous.dtype}."
             )
         h, w = current.shape
-        scale = min(1.0, self.max_side_px / max(h, w))
+        # `max_scale` never takes a frame below what `max_side_px` allows for its own floor.
+        side = min(self.max_side_px, max(32, round(self.max_scale * max(h, w))))
+        scale = min(1.0, side / max(h, w))
         if scale < 1.0:
             size = (max(8, round(w * scale)), max(8, round(h * scale)))
             cur = cv2.resize(current, size, interpolation=cv2.INTER_AREA)
