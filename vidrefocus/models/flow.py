@@ -154,7 +154,7 @@ class DISFlow:
                 f"got {current.shape} {current.dtype} and {previous.shape} {previous.dtype}."
             )
         h, w = current.shape
-        # `max_scale` never takes a frame below what `max_side_px` allows for its own floor.
+        # `max_scale` stops at a 32 px long side (the smallest `max_side_px` allows).
         side = min(self.max_side_px, max(32, round(self.max_scale * max(h, w))))
         scale = min(1.0, side / max(h, w))
         if scale < 1.0:
