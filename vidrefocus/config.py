@@ -178,6 +178,14 @@ class RuntimeOptions(_Options):
 
     batch_size: int = Field(default=4, ge=1, le=256)
     queue_frames: int = Field(default=8, ge=1, le=1024)
+    io_nice: int = Field(
+        default=10,
+        ge=0,
+        le=19,
+        description="how much lower the decode and encode threads and the encoder process run "
+        "than the stages (nice, Linux): they take the cores the stages leave idle instead of "
+        "stalling the stages' parallel work; 0: the same priority",
+    )
     device: Literal["auto", "cpu", "cuda"] = "auto"
     chunk_seconds: float = Field(
         default=4.0, gt=0, le=3600, description="chunk length for --workers (cut at keyframes)"

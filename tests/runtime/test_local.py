@@ -3,6 +3,8 @@ stage failure leaves no output."""
 
 from __future__ import annotations
 
+import os
+import sys
 import threading
 from pathlib import Path
 
@@ -13,7 +15,8 @@ from torch import Tensor
 from vidrefocus.config import load_config
 from vidrefocus.errors import ProcessingError
 from vidrefocus.io.reader import VideoReader
-from vidrefocus.runtime.local import WriteBehind, run_local
+from vidrefocus.io.writer import VideoWriter
+from vidrefocus.runtime.local import WriteBehind, prefetch, run_local
 from vidrefocus.stages import FrameBatch
 
 
@@ -34,10 +37,13 @@ class ListSink:
             raise ProcessingError(f"encoder stopped at pts {pts}")
         self.pts.append(pts)
         self.threads.add(threading.current_thread().name)
+        self.nice = os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
 
 
-def _feed(sink: ListSink, depth: int, frames: int, fail: BaseException | None = None) -> None:
-    with WriteBehind(sink, depth) as behind:  # type: ignore[arg-type]
+def _feed(
+    sink: ListSink, depth: int, frames: int, fail: BaseException | None = None, nice: int = 0
+) -> None:
+    with WriteBehind(sink, depth, nice=nice) as behind:  # type: ignore[arg-type]
         for pts in range(frames):
             behind.write(torch.zeros(3, 2, 2), pts)
         if fail is not None:
@@ -66,6 +72,51 @@ def test_write_behind_drops_queued_frames_when_the_caller_fails() -> None:
         _feed(sink, depth=64, frames=10, fail=KeyboardInterrupt())
     # at most the frame in the encoder when the caller failed
     assert sink.pts in ([], [0]), "queued frames were encoded after the caller failed"
+
+
+linux_only = pytest.mark.skipif(
+    not sys.platform.startswith("linux"), reason="per-thread nice values are Linux's"
+)
+
+
+def _own_nice() -> int:
+    return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+
+@linux_only
+def test_io_threads_run_nicer_than_the_caller_and_the_caller_stays() -> None:
+    base = _own_nice()
+    sink = ListSink()
+    _feed(sink, depth=2, frames=3, nice=5)
+    assert sink.nice == min(19, base + 5)
+    decoded: list[int] = []
+
+    def frames():  # runs in the decode thread
+        for _ in range(3):
+            decoded.append(_own_nice())
+            yield object()
+
+    assert len(list(prefetch(frames(), 2, nice=7))) == 3  # type: ignore[arg-type]
+    assert decoded == [min(19, base + 7)] * 3
+    assert _own_nice() == base, "the caller's priority changed"
+
+
+@linux_only
+def test_the_encoder_process_inherits_the_write_thread_priority(
+    vfr_clip: Path, tmp_path: Path
+) -> None:
+    base = _own_nice()
+    source = VideoReader(vfr_clip)
+    writer = VideoWriter(tmp_path / "out.mp4", source.info, load_config().encode)
+    frames = list(source)[:4]
+    with writer, WriteBehind(writer, 2, nice=4) as sink:
+        for f in frames:
+            sink.write(f.rgb, f.pts)
+        while writer.frames_written < len(frames):
+            threading.Event().wait(0.01)
+        # The ffmpeg process started by the write thread at the first frame, still encoding.
+        assert os.getpriority(os.PRIO_PROCESS, writer._proc.pid) == min(19, base + 4)
+    assert len(list(VideoReader(tmp_path / "out.mp4"))) == len(frames)
 
 
 class FailAt:

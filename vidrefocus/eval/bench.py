@@ -112,6 +112,7 @@ BENCHES = {
     "bokeh": "vidrefocus.eval.bench_bokeh",
     "deblur": "vidrefocus.eval.bench_deblur",
     "runtime": "vidrefocus.eval.bench_runtime",
+    "overlap": "vidrefocus.eval.bench_overlap",
     "memory": "vidrefocus.eval.bench_memory",
     "depth": "vidrefocus.eval.bench_depth",
     "preview": "vidrefocus.eval.bench_preview",

@@ -141,10 +141,11 @@ def process_chunk(
     last_pts = chunk.start_pts
     warmed = 0
     written = 0
-    with writer, WriteBehind(writer, config.runtime.queue_frames) as sink:
+    depth, nice = config.runtime.queue_frames, config.runtime.io_nice
+    with writer, WriteBehind(writer, depth, nice=nice) as sink:
         # Frames between the seek keyframe and the warm-up start are decoded but not processed.
         frames = (f for f in iter(reader) if f.pts >= chunk.warmup_pts)
-        queued = prefetch(frames, config.runtime.queue_frames)
+        queued = prefetch(frames, depth, nice=nice)
         for batch in batch_frames(queued, config.runtime.batch_size, split_at=chunk.start_pts):
             try:
                 out = run_stages(list(stages), batch)

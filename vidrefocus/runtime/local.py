@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import os
 import queue
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -28,6 +30,7 @@ __all__ = [
     "Progress",
     "WriteBehind",
     "batch_frames",
+    "lower_thread_priority",
     "prefetch",
     "run_local",
 ]
@@ -65,16 +68,36 @@ class JobResult:
         return self.frames / self.elapsed_s if self.elapsed_s > 0 else 0.0
 
 
-def prefetch(frames: Iterator[DecodedFrame], depth: int) -> Iterator[DecodedFrame]:
+def lower_thread_priority(nice: int) -> None:
+    """Make the calling thread `nice` steps nicer than it is (Linux; at most 19).
+
+    Threads and processes it starts afterwards inherit the value: FFmpeg's codec threads
+    opened in it, the encoder process it spawns. Elsewhere `setpriority` would act on the
+    whole process, so nothing is done; a refusal is logged and ignored.
+    """
+    if nice <= 0 or not sys.platform.startswith("linux"):
+        return
+    tid = threading.get_native_id()
+    try:
+        current = os.getpriority(os.PRIO_PROCESS, tid)
+        os.setpriority(os.PRIO_PROCESS, tid, min(19, current + nice))
+    except OSError as err:
+        log.debug("could not lower the priority of thread %d: %s", tid, err)
+
+
+def prefetch(
+    frames: Iterator[DecodedFrame], depth: int, *, nice: int = 0
+) -> Iterator[DecodedFrame]:
     """Decode in a background thread, `depth` frames ahead, so decode overlaps the rest.
 
     An exception in the decoder is re-raised in the consumer; stopping early (an error or
-    Ctrl-C downstream) stops the thread at its next frame.
+    Ctrl-C downstream) stops the thread at its next frame. `nice`: see `WriteBehind`.
     """
     q: queue.Queue[object] = queue.Queue(maxsize=depth)
     stop = threading.Event()
 
     def work() -> None:
+        lower_thread_priority(nice)
         try:
             for item in frames:
                 while not stop.is_set():
@@ -115,14 +138,20 @@ class WriteBehind:
     Args:
         sink: where the frames go (its own `with` block is the caller's).
         depth: frames that may wait in the queue, >= 1.
+        nice: how much nicer than the caller the thread runs, and with it the encoder
+            process that a `VideoWriter` starts at its first frame (`runtime.io_nice`). The
+            stages' torch threads then keep the cores, and encoding takes what they leave
+            idle: on two cores a thread of equal priority that preempts one of them stalls
+            both at the next barrier (BENCHMARKS.md, runtime).
 
     Example:
         >>> with writer, WriteBehind(writer, 8) as sink:  # doctest: +SKIP
         ...     sink.write(rgb, pts)
     """
 
-    def __init__(self, sink: FrameSink, depth: int) -> None:
+    def __init__(self, sink: FrameSink, depth: int, *, nice: int = 0) -> None:
         self._sink = sink
+        self._nice = nice
         self._queue: queue.Queue[object] = queue.Queue(maxsize=max(1, depth))
         self._error: BaseException | None = None
         self._abort = False
@@ -132,6 +161,7 @@ class WriteBehind:
     def _work(self) -> None:
         # Runs until the end marker, even after an error, so that `write` never blocks on a
         # full queue nobody empties.
+        lower_thread_priority(self._nice)
         while (item := self._queue.get()) is not _DONE:
             if self._error is None and not self._abort:
                 try:
@@ -237,8 +267,9 @@ def run_local(
     done = 0
     for stage in stages:
         stage.reset()
-    with writer, WriteBehind(writer, config.runtime.queue_frames) as sink:
-        frames = prefetch(iter(reader), config.runtime.queue_frames)
+    queued, nice = config.runtime.queue_frames, config.runtime.io_nice
+    with writer, WriteBehind(writer, queued, nice=nice) as sink:
+        frames = prefetch(iter(reader), queued, nice=nice)
         for batch in batch_frames(frames, config.runtime.batch_size):
             try:
                 out = run_stages(stages, batch)
