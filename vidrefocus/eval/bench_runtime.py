@@ -118,19 +118,28 @@ def tree_rss_bytes(root: int) -> int:
     """Resident memory of process `root` and all its descendants, from /proc (Linux).
 
     With embedded Ray the driver's descendants are Ray's own processes and every worker, so
-    this is the whole job's footprint (shared pages are counted once per process).
+    this is the whole job's footprint (shared pages are counted once per process). A child
+    that has not yet run `exec` (its command line is still its parent's) is skipped: it shares
+    its parent's memory (vfork, or copy-on-write), and a sample that fell in that window would
+    count the parent twice. A chunk worker starting its encoder is such a child for a few
+    milliseconds, longer while the cores are busy.
     """
     tree = _children()
-    todo, total = [root], 0
+    todo: list[tuple[int, bytes | None]] = [(root, None)]
+    total = 0
     while todo:
-        pid = todo.pop()
-        todo.extend(tree.get(pid, []))
+        pid, parent_cmdline = todo.pop()
         try:
-            for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1]) * 1024
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+            status = Path(f"/proc/{pid}/status").read_text()
         except OSError:
             continue
+        todo.extend((child, cmdline) for child in tree.get(pid, []))
+        if cmdline == parent_cmdline:
+            continue
+        for line in status.splitlines():
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1]) * 1024
     return total
 
 
