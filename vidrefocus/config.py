@@ -177,7 +177,13 @@ class RuntimeOptions(_Options):
     """Where and how the job runs."""
 
     batch_size: int = Field(default=4, ge=1, le=256)
-    queue_frames: int = Field(default=8, ge=1, le=1024)
+    queue_frames: int = Field(
+        default=4,
+        ge=1,
+        le=1024,
+        description="decoded frames waiting for the stages, and processed frames for the "
+        "encoder (each queue); a batch's worth keeps both sides busy, more only holds memory",
+    )
     io_nice: int = Field(
         default=10,
         ge=0,

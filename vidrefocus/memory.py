@@ -37,6 +37,7 @@ from vidrefocus.errors import InputError
 
 __all__ = [
     "COMMAND_COSTS",
+    "MEASURED_QUEUE_FRAMES",
     "MEMORY_LIMIT_ENV",
     "SAFETY_SHARE",
     "STAGE_COSTS",
@@ -111,9 +112,10 @@ STAGE_COSTS: dict[str, Cost] = {
 # (24.8M, 97.5M, 335M float32) plus activations of a batch of 4 at its 518 px input, from the
 # architecture. Its per-pixel cost (upsampling, stabiliser) is the built-in DepthNet's.
 _DEPTH_ANYTHING_FIXED = {"small": 0.5 * 2**30, "base": 1.0 * 2**30, "large": 2.5 * 2**30}
-# The commands' fits hold `_MEASURED_QUEUE` decoded frames (float32 RGB, 12 bytes a pixel)
-# waiting for the stages; a longer `runtime.queue_frames` holds more.
-_MEASURED_QUEUE = 8
+# The commands' fits hold `MEASURED_QUEUE_FRAMES` decoded frames (float32 RGB, 12 bytes a pixel)
+# waiting for the stages (the decode queue is full: decoding is the faster side); another
+# `runtime.queue_frames` holds that many more or fewer.
+MEASURED_QUEUE_FRAMES = 8
 _DECODED_BYTES_PER_PX = 12
 # Preview renders a frame together with its neighbour (the built-in DepthNet's parallax).
 _PREVIEW_FRAMES_RENDERED = 2
@@ -180,7 +182,7 @@ def estimate_bytes(
         if model is not None:
             need += _DEPTH_ANYTHING_FIXED.get(model, _DEPTH_ANYTHING_FIXED["large"])
     if command in _BATCHED:
-        extra = max(0, config.runtime.queue_frames - _MEASURED_QUEUE)
+        extra = config.runtime.queue_frames - MEASURED_QUEUE_FRAMES
         need += pixels * _DECODED_BYTES_PER_PX * extra
     return math.ceil(need)
 

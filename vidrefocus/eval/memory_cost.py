@@ -60,7 +60,7 @@ STAGES = ("deblur", "depth", "bokeh", "fill", "enhance_frame")
 # refocus_deblur: refocus with `deblur.enabled: true`.
 COMMANDS = ("deblur", "refocus", "refocus_deblur", "depth", "enhance", "preview")
 DEFAULT_SIZES = ("320x180", "640x360", "1280x720")
-# Enough frames for the decode queue (runtime.queue_frames = 8) and a batch of 4 to fill.
+# Enough frames for the decode queue (`MEASURED_QUEUE_FRAMES`) and a batch of 4 to fill.
 CLIP_FRAMES = 24
 # Frames held together per point of each series (batch sizes; the preview's rows).
 _FRAMES = {"deblur": (1, 4), "depth": (1, 4), "bokeh": (1, 4), "fill": (1, 2)}
@@ -253,8 +253,14 @@ def _child_command(name: str, clip: Path, work: Path, frames: int) -> dict[str, 
 
 def _run_command(name: str, clip: Path, work: Path, frames: int) -> None:
     from vidrefocus.config import load_config
+    from vidrefocus.memory import MEASURED_QUEUE_FRAMES
 
-    overrides = {"runtime.device": "cpu", "depth.cache_dir": str(work / "cache")}
+    # The fits are of this queue; `estimate_bytes` adds or removes the difference.
+    overrides = {
+        "runtime.device": "cpu",
+        "depth.cache_dir": str(work / "cache"),
+        "runtime.queue_frames": MEASURED_QUEUE_FRAMES,
+    }
     if name not in ("enhance", "preview"):
         overrides["runtime.batch_size"] = frames
     if name == "refocus_deblur":

@@ -156,8 +156,12 @@ def process_chunk(
                     f"{source.path}: processing failed in chunk {chunk.index} at pts "
                     f"{batch.pts[0]}: {err}"
                 ) from err
+            # Neither batch is kept while the next one is decoded and processed (the encoder
+            # holds the frames it still needs): one batch less at a chunk's peak.
+            del batch
             if out.pts[0] < chunk.start_pts:
                 warmed += len(out.pts)
+                del out
                 continue
             if first_pts is None:
                 first_pts = out.pts[0]
@@ -172,6 +176,7 @@ def process_chunk(
                 sink.write(rgb, pts)
             written += len(out.pts)
             last_pts = out.pts[-1]
+            del out
             if progress is not None:
                 progress(written)
     if warmed != chunk.warmup_frames:

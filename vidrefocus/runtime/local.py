@@ -197,28 +197,32 @@ def batch_frames(
     """Group consecutive frames into batches of at most `size`.
 
     A batch never mixes frame sizes, and never holds frames on both sides of `split_at` (a pts),
-    so a chunk's warm-up frames travel in batches of their own.
+    so a chunk's warm-up frames travel in batches of their own. While the caller works on a
+    batch this generator holds no other reference to its frames (the decoded frames it was
+    stacked from are dropped): at 1080p that is 100 MB a batch of 4 (BENCHMARKS.md, issue #10).
     """
     buf: list[DecodedFrame] = []
     for f in frames:
         crosses = split_at is not None and buf and buf[0].pts < split_at <= f.pts
         if buf and (f.rgb.shape != buf[0].rgb.shape or crosses):
-            yield _stack(buf)
-            buf = []
+            yield _take(buf)
         buf.append(f)
+        del f
         if len(buf) == size:
-            yield _stack(buf)
-            buf = []
+            yield _take(buf)
     if buf:
-        yield _stack(buf)
+        yield _take(buf)
 
 
-def _stack(frames: list[DecodedFrame]) -> FrameBatch:
-    return FrameBatch(
+def _take(frames: list[DecodedFrame]) -> FrameBatch:
+    """The frames stacked into a batch; the list is emptied."""
+    batch = FrameBatch(
         frames=torch.stack([f.rgb for f in frames]),
         pts=[f.pts for f in frames],
         time_base=frames[0].time_base,
     )
+    frames.clear()
+    return batch
 
 
 def run_local(
@@ -284,6 +288,9 @@ def run_local(
             if on_batch is not None:
                 on_batch(out)
             done += len(out.pts)
+            # Neither batch is kept while the next one is decoded and processed (the encoder
+            # holds the frames it still needs): one batch less at the peak.
+            del batch, out
             if progress is not None:
                 progress(Progress(done, total, time.perf_counter() - start))
     elapsed = time.perf_counter() - start
