@@ -3,9 +3,12 @@ stage failure leaves no output."""
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 import threading
+import weakref
+from fractions import Fraction
 from pathlib import Path
 
 import pytest
@@ -14,9 +17,9 @@ from torch import Tensor
 
 from vidrefocus.config import load_config
 from vidrefocus.errors import ProcessingError
-from vidrefocus.io.reader import VideoReader
+from vidrefocus.io.reader import DecodedFrame, VideoReader
 from vidrefocus.io.writer import VideoWriter
-from vidrefocus.runtime.local import WriteBehind, prefetch, run_local
+from vidrefocus.runtime.local import WriteBehind, batch_frames, prefetch, run_local
 from vidrefocus.stages import FrameBatch
 
 
@@ -72,6 +75,24 @@ def test_write_behind_drops_queued_frames_when_the_caller_fails() -> None:
         _feed(sink, depth=64, frames=10, fail=KeyboardInterrupt())
     # at most the frame in the encoder when the caller failed
     assert sink.pts in ([], [0]), "queued frames were encoded after the caller failed"
+
+
+def test_batch_frames_keeps_no_decoded_frame_of_a_batch_it_gave() -> None:
+    alive: dict[int, weakref.ref[Tensor]] = {}
+
+    def frame(pts: int) -> DecodedFrame:
+        rgb = torch.full((3, 4, 4), float(pts))
+        alive[pts] = weakref.ref(rgb)
+        return DecodedFrame(rgb=rgb, pts=pts, time_base=Fraction(1, 24), index=pts)
+
+    sizes = []
+    for batch in batch_frames((frame(pts) for pts in range(10)), 4, split_at=6):
+        gc.collect()
+        # The batch is a stacked copy: the decoded frames it was made of are gone.
+        assert not any(alive[pts]() is not None for pts in batch.pts), "decoded frames kept"
+        sizes.append(len(batch.pts))
+        assert torch.equal(batch.frames[:, 0, 0, 0], torch.tensor(batch.pts, dtype=torch.float))
+    assert sizes == [4, 2, 4]
 
 
 linux_only = pytest.mark.skipif(
